@@ -1,0 +1,52 @@
+# The two commands of the README:
+#   make book   build the book (executes every notebook on the synthetic default corpus)
+#   make test   run the whole test suite (unit tests + notebooks under nbval)
+# Both create a virtual environment in .venv on first use and reuse it after.
+# On a machine with a CUDA GPU: make EXTRAS=gpu,book,dev book
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV ?= .venv
+EXTRAS ?= cpu,book,dev
+comma := ,
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+
+# Generated corpora, downloads and feature stores go here (never committed).
+export SPEAKERLIB_DATA ?= $(CURDIR)/data
+# Real corpora for tests, when they sit beside the project (optional).
+ifneq ($(wildcard $(CURDIR)/../shared/corpora),)
+export SPEAKERLIB_CORPORA ?= $(abspath $(CURDIR)/../shared/corpora)
+endif
+export MPLBACKEND ?= Agg
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+
+.PHONY: help venv test book clean-book clean
+
+help:
+	@echo "make book   build the book into _build/html (executes the notebooks)"
+	@echo "make test   run the whole test suite (pytest + nbval on the notebooks)"
+	@echo "make venv   only create/update the virtual environment in $(VENV)"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "speakerlib needs Python 3.11, found %d.%d at $(PYTHON): install python3.11 or run make PYTHON=/path/to/python3.11" % v)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest --nbval-lax --durations=15 tests notebooks
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	@echo "book built: open _build/html/index.html"
+
+clean-book:
+	rm -rf _build
+
+clean: clean-book
+	rm -rf $(VENV)

@@ -1,0 +1,176 @@
+"""The ``speakerlib`` command: everything a notebook does, scriptable.
+
+Run ``speakerlib --help`` for the sub-commands and ``speakerlib CMD --help``
+for each one's options. Heavy imports happen inside each command so that
+``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from speakerlib.errors import SpeakerlibError
+
+__all__ = ["main", "build_parser"]
+
+CORPUS_KINDS = ("librispeech", "timit", "kaldi", "folder", "synthetic")
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from speakerlib.data.download import download_librispeech
+
+    if args.corpus != "librispeech":  # argparse restricts choices; kept for clarity
+        raise SpeakerlibError(f"cannot download {args.corpus!r}: only LibriSpeech is freely downloadable.")
+    folder = download_librispeech(args.subset, args.root, mirror=args.mirror, progress=not args.quiet)
+    print(f"LibriSpeech {args.subset} is ready in {folder}")
+    print(f"next: speakerlib manifest --corpus librispeech --root {args.root} --out manifest.csv")
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from speakerlib.data.manifest import summarize, write_manifest
+    from speakerlib.data.synth import SynthConfig, generate_corpus
+
+    sizes = {"num_speakers": args.speakers, "utterances_per_speaker": args.utterances}
+    config = SynthConfig(seed=args.seed, **{k: v for k, v in sizes.items() if v is not None})
+    manifest = generate_corpus(args.root, config, progress=not args.quiet, jobs=args.jobs)
+    print(f"synthetic corpus (not real speech) in {Path(args.root).resolve()}")
+    print(summarize(manifest).to_string())
+    if args.manifest:
+        print(f"manifest written to {write_manifest(manifest, args.manifest)}")
+    return 0
+
+
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    from speakerlib.data.corpora import read_corpus
+    from speakerlib.data.manifest import summarize, write_manifest
+
+    kind = "librispeech" if args.corpus == "synthetic" else args.corpus
+    manifest, rejects = read_corpus(
+        kind, args.root, skip_unreadable=args.skip_unreadable, jobs=args.jobs, progress=not args.quiet
+    )
+    out = write_manifest(manifest, args.out)
+    print(summarize(manifest).to_string())
+    print(f"{len(manifest)} utterances written to {out}")
+    if len(rejects):
+        rejects_path = out.with_name(out.stem + ".rejects.csv")
+        write_manifest(rejects, rejects_path)
+        print(f"{len(rejects)} unreadable files left out; reasons in {rejects_path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_split(args: argparse.Namespace) -> int:
+    from speakerlib.data.manifest import read_manifest, write_manifest
+    from speakerlib.data.splits import corpus_split, enrolment_split
+
+    manifest = read_manifest(args.manifest)
+    parts = corpus_split(manifest, fractions=tuple(args.fractions), dev_fraction=args.dev_fraction, seed=args.seed)
+    held_out = parts["split"].isin(["dev", "test"])
+    roles = enrolment_split(
+        parts[held_out], n_enrol=args.enrol, seed=args.seed, method=args.enrol_method
+    )["role"]
+    parts["role"] = ""
+    parts.loc[roles.index, "role"] = roles
+    out = write_manifest(parts, args.out)
+    table = parts.groupby("split").agg(speakers=("speaker", "nunique"), utterances=("utt_id", "size"))
+    print(table.to_string())
+    print(f"split manifest written to {out}")
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from speakerlib.data.manifest import read_manifest, summarize
+
+    print(summarize(read_manifest(args.manifest), by=args.by).to_string())
+    return 0
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from speakerlib.baseline import baseline_report
+    from speakerlib.data.manifest import read_manifest
+
+    report = baseline_report(read_manifest(args.manifest), seed=args.seed)
+    print(json.dumps(report, indent=2, default=float))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``speakerlib`` command."""
+    parser = argparse.ArgumentParser(
+        prog="speakerlib",
+        description="Deep speaker recognition, reproduced and taught: corpora, pipeline, models, evaluation.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        return p
+
+    p = add("download", "download and unpack a corpus (LibriSpeech from openslr, resumable, checksummed)", _cmd_download)
+    p.add_argument("corpus", choices=["librispeech"], help="the corpus")
+    p.add_argument("subset", help="e.g. dev-clean, test-clean, train-clean-100")
+    p.add_argument("--root", required=True, type=Path, help="folder to download into (LibriSpeech/ is created there)")
+    p.add_argument("--mirror", default=None, help="base URL of a mirror holding <subset>.tar.gz")
+
+    p = add("synth", "generate the embedded synthetic corpus (deterministic, offline)", _cmd_synth)
+    p.add_argument("--root", required=True, type=Path, help="output folder (LibriSpeech layout below it)")
+    p.add_argument("--speakers", type=int, default=None, help="number of speakers (default: the book's size)")
+    p.add_argument("--utterances", type=int, default=None, help="utterances per speaker")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel workers (default 2)")
+    p.add_argument("--manifest", type=Path, default=None, help="also write the manifest CSV here")
+
+    p = add("manifest", "read a corpus folder in place into a manifest CSV (one row per utterance)", _cmd_manifest)
+    p.add_argument("--corpus", required=True, choices=CORPUS_KINDS, help="the corpus layout")
+    p.add_argument("--root", required=True, type=Path, help="the corpus folder")
+    p.add_argument("--out", required=True, type=Path, help="manifest CSV to write")
+    p.add_argument("--jobs", type=int, default=4, help="threads reading audio headers")
+    p.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="leave unreadable audio files out and list them in <out>.rejects.csv (default: stop with an error)",
+    )
+
+    p = add("split", "add speaker-disjoint train/dev/test and enrol/test columns to a manifest", _cmd_split)
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--fractions", type=float, nargs=3, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "DEV", "TEST"),
+                   help="speaker shares when the corpus has no train/test partition of its own")
+    p.add_argument("--dev-fraction", type=float, default=0.2,
+                   help="share of a corpus's own train speakers held out as dev (TIMIT)")
+    p.add_argument("--enrol", type=int, default=None, help="enrolment utterances per dev/test speaker (default: half)")
+    p.add_argument("--enrol-method", choices=["random", "reference"], default="random")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("summary", "print speakers, utterances, hours and gender balance of a manifest", _cmd_summary)
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--by", default="corpus", help="column to group by (corpus, subset, split)")
+
+    p = add("baseline", "mean-MFCC + cosine baseline: SI accuracy and pairwise EER, as JSON", _cmd_baseline)
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 1 a speakerlib error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SpeakerlibError as exc:
+        print(f"speakerlib {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyError as exc:  # registries raise KeyError listing the valid names
+        print(f"speakerlib {args.command}: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

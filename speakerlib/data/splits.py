@@ -1,0 +1,265 @@
+"""Splits: speaker-disjoint train/dev/test, and enrolment/test within speakers.
+
+Two kinds of split answer two questions:
+
+* **Speaker-disjoint** (:func:`speaker_split`, :func:`corpus_split`): which
+  speakers a model may train on (``train``), select checkpoints and thresholds
+  on (``dev``), and be judged on (``test``). No speaker is in two parts, so a
+  test number measures generalisation to voices the model never heard.
+* **Enrolment/test** (:func:`enrolment_split`): within each evaluation speaker,
+  which utterances build the speaker model (``enrol``) and which are scored
+  against it (``test``).
+
+Every split is a pure function of the manifest and a seed: the same inputs give
+the same split on any machine, whatever the manifest's row order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from speakerlib.errors import SplitError
+
+__all__ = ["speaker_split", "corpus_split", "enrolment_split", "SPLITS"]
+
+SPLITS: tuple[str, ...] = ("train", "dev", "test")
+
+
+def _check_manifest(manifest: pd.DataFrame) -> None:
+    for column in ("utt_id", "speaker"):
+        if column not in manifest.columns:
+            raise SplitError(f"expected a manifest with a {column!r} column, found columns {list(manifest.columns)}.")
+    if manifest.empty:
+        raise SplitError("expected a manifest with utterances, found an empty one.")
+
+
+def _allocate(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Split ``n`` items into three counts proportional to ``fractions`` (largest remainder)."""
+    raw = np.asarray(fractions, dtype=float) * n
+    counts = np.floor(raw).astype(int)
+    order = np.argsort(-(raw - counts), kind="stable")
+    for i in order[: n - counts.sum()]:
+        counts[i] += 1
+    return int(counts[0]), int(counts[1]), int(counts[2])
+
+
+def speaker_split(
+    manifest: pd.DataFrame,
+    *,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+    stratify: str | None = "gender",
+) -> pd.DataFrame:
+    """Assign every speaker to ``train``, ``dev`` or ``test``.
+
+    Parameters
+    ----------
+    manifest : DataFrame
+        A manifest (columns ``utt_id``, ``speaker``, and ``stratify`` if given).
+    fractions : (float, float, float)
+        Shares of *speakers* for train, dev and test; each >= 0, summing to 1.
+    seed : int
+        Seed of the speaker shuffle.
+    stratify : str or None
+        Column whose values are split separately (default ``"gender"``), so each
+        part keeps the corpus's balance. ``None`` shuffles all speakers together.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``manifest`` with a ``split`` column.
+
+    Raises
+    ------
+    SplitError
+        If fractions are invalid or a part with a non-zero share would get no
+        speaker.
+
+    Examples
+    --------
+    >>> parts = speaker_split(manifest, fractions=(0.6, 0.2, 0.2), seed=0)  # doctest: +SKIP
+    >>> parts.groupby("split").speaker.nunique()  # doctest: +SKIP
+    """
+    _check_manifest(manifest)
+    fr = tuple(float(f) for f in fractions)
+    if len(fr) != 3 or min(fr) < 0 or not np.isclose(sum(fr), 1.0):
+        raise SplitError(f"expected three non-negative fractions summing to 1 (train, dev, test), found {fractions}.")
+    speakers = manifest.drop_duplicates("speaker")
+    if stratify is not None and stratify not in manifest.columns:
+        raise SplitError(f"cannot stratify by {stratify!r}: the manifest has no such column. Pass stratify=None.")
+    groups = (
+        {"": sorted(speakers["speaker"])}
+        if stratify is None
+        else {
+            key: sorted(group["speaker"])
+            for key, group in speakers.groupby(speakers[stratify].astype(str), sort=True)
+        }
+    )
+    total = len(speakers)
+    wanted = _allocate(total, fr)
+    rng = np.random.default_rng(seed)
+    assignment: dict[str, str] = {}
+    # Per stratum, allocate proportionally; then fix rounding so totals match ``wanted``.
+    per_group: dict[str, list[int]] = {}
+    for key, members in groups.items():
+        per_group[key] = list(_allocate(len(members), fr))
+    got = np.sum(list(per_group.values()), axis=0) if per_group else np.zeros(3, int)
+    for part in range(3):
+        while got[part] < wanted[part]:
+            # move one speaker into ``part`` from the part that has most excess
+            donor = int(np.argmax(got - np.asarray(wanted)))
+            key = max(per_group, key=lambda k: per_group[k][donor])
+            per_group[key][donor] -= 1
+            per_group[key][part] += 1
+            got[donor] -= 1
+            got[part] += 1
+    for key, members in groups.items():
+        order = rng.permutation(len(members))
+        shuffled = [members[i] for i in order]
+        n_train, n_dev, _ = per_group[key]
+        for i, speaker in enumerate(shuffled):
+            assignment[speaker] = "train" if i < n_train else ("dev" if i < n_train + n_dev else "test")
+    for part, share, count in zip(SPLITS, fr, wanted):
+        if share > 0 and count == 0:
+            raise SplitError(
+                f"the {part} part (share {share}) gets no speaker out of {total}. "
+                "Use a corpus with more speakers or change the fractions."
+            )
+    out = manifest.copy()
+    out["split"] = out["speaker"].map(assignment)
+    return out
+
+
+def corpus_split(
+    manifest: pd.DataFrame,
+    *,
+    dev_fraction: float = 0.2,
+    seed: int = 0,
+    stratify: str | None = "gender",
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+) -> pd.DataFrame:
+    """Speaker-disjoint split that respects a corpus's own train/test partition.
+
+    TIMIT defines its own speaker-disjoint ``train``/``test`` (the ``subset``
+    column); those are kept, and ``dev_fraction`` of the *train* speakers become
+    ``dev`` (checkpoints and thresholds are chosen there, never on test). A
+    corpus without such a partition falls back to :func:`speaker_split` with
+    ``fractions``.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``manifest`` with a ``split`` column.
+    """
+    _check_manifest(manifest)
+    subsets = set(manifest.get("subset", pd.Series(dtype=str)).astype(str).str.lower())
+    if not ({"train", "test"} <= subsets):
+        return speaker_split(manifest, fractions=fractions, seed=seed, stratify=stratify)
+    if not 0 <= dev_fraction < 1:
+        raise SplitError(f"expected 0 <= dev_fraction < 1, found {dev_fraction}.")
+    lower = manifest["subset"].astype(str).str.lower()
+    crossing = manifest.groupby("speaker")["subset"].nunique()
+    if (crossing > 1).any():
+        raise SplitError(
+            f"the corpus's train/test partition is not speaker-disjoint: speakers "
+            f"{sorted(crossing[crossing > 1].index)[:5]} appear in both. Use speaker_split instead."
+        )
+    train = manifest[lower == "train"]
+    inner = speaker_split(train, fractions=(1 - dev_fraction, dev_fraction, 0.0), seed=seed, stratify=stratify)
+    out = manifest.copy()
+    out["split"] = np.where(lower == "test", "test", np.where(lower == "train", "", "other"))
+    out.loc[inner.index, "split"] = inner["split"]
+    return out
+
+
+def enrolment_split(
+    manifest: pd.DataFrame,
+    *,
+    n_enrol: int | None = None,
+    enrol_fraction: float = 0.5,
+    seed: int = 0,
+    method: str = "random",
+    min_test: int = 1,
+) -> pd.DataFrame:
+    """Within each speaker, mark utterances as ``enrol`` or ``test`` (column ``role``).
+
+    Parameters
+    ----------
+    manifest : DataFrame
+        A manifest, usually the ``test`` (or ``dev``) speakers of a split.
+    n_enrol : int, optional
+        Enrolment utterances per speaker. Overrides ``enrol_fraction``.
+    enrol_fraction : float
+        Share of each speaker's utterances used for enrolment (rounded down,
+        at least 1) when ``n_enrol`` is not given.
+    seed : int
+        Seed for ``method="random"``.
+    method : {"random", "reference"}
+        ``"random"``: enrolment drawn at random per speaker (seeded).
+        ``"reference"``: the seed project's rule: the first half of the speaker's
+        utterances sorted by ``utt_id`` enrol, the rest test (``n_enrol`` and
+        ``enrol_fraction`` are then ignored).
+    min_test : int
+        Test utterances each speaker must keep.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``manifest`` with a ``role`` column (``"enrol"`` / ``"test"``).
+
+    Raises
+    ------
+    SplitError
+        If a speaker has fewer utterances than ``n_enrol + min_test``.
+    """
+    _check_manifest(manifest)
+    if method not in ("random", "reference"):
+        raise KeyError(f"unknown enrolment method {method!r}; valid: ['random', 'reference']")
+    if n_enrol is not None and n_enrol < 1:
+        raise SplitError(f"expected n_enrol >= 1, found {n_enrol}.")
+    if not 0 < enrol_fraction < 1:
+        raise SplitError(f"expected 0 < enrol_fraction < 1, found {enrol_fraction}.")
+    roles: dict[object, str] = {}
+    short: dict[str, int] = {}
+    for speaker, group in manifest.groupby("speaker", sort=True):
+        ids = group.sort_values("utt_id", kind="stable").index.to_list()
+        n = len(ids)
+        if method == "reference":
+            k = n // 2
+            chosen = ids[:k]
+            if k < 1 or n - k < min_test:
+                short[str(speaker)] = n
+                continue
+        else:
+            k = n_enrol if n_enrol is not None else max(1, int(np.floor(enrol_fraction * n)))
+            if n < k + min_test:
+                short[str(speaker)] = n
+                continue
+            # A generator per speaker: the choice does not depend on the other speakers.
+            rng = np.random.default_rng([seed, _stable_hash(str(speaker))])
+            chosen = [ids[i] for i in sorted(rng.choice(n, size=k, replace=False))]
+        chosen_set = set(chosen)
+        for index in ids:
+            roles[index] = "enrol" if index in chosen_set else "test"
+    if short:
+        need = "2 (reference: half enrol, half test)" if method == "reference" else (
+            f"{(n_enrol if n_enrol is not None else 1) + min_test}"
+        )
+        listing = ", ".join(f"{s} ({n})" for s, n in list(short.items())[:10])
+        raise SplitError(
+            f"{len(short)} speakers have fewer utterances than the {need} needed for "
+            f"enrolment plus test: {listing}. Ask for fewer enrolment utterances, or drop "
+            "these speakers from the manifest first."
+        )
+    out = manifest.copy()
+    out["role"] = pd.Series(roles)
+    return out
+
+
+def _stable_hash(text: str) -> int:
+    """A hash of ``text`` that is the same in every Python process (unlike ``hash``)."""
+    value = 2166136261
+    for byte in text.encode("utf-8"):
+        value = ((value ^ byte) * 16777619) & 0xFFFFFFFF
+    return value

@@ -1,0 +1,91 @@
+"""Splits: speaker-disjoint, deterministic, balanced; enrolment rules as documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from speakerlib.data.splits import corpus_split, enrolment_split, speaker_split
+from speakerlib.errors import SplitError
+
+
+def toy_manifest(n_speakers=20, n_utts=6, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_speakers):
+        gender = "F" if s % 2 == 0 else "M"
+        for u in range(n_utts):
+            rows.append({"utt_id": f"spk{s:03d}-{u:02d}", "speaker": f"spk{s:03d}", "gender": gender,
+                         "subset": "", "duration_s": float(rng.uniform(1, 5))})
+    return pd.DataFrame(rows)
+
+
+def test_speaker_split_is_disjoint_complete_and_sized():
+    m = toy_manifest(20)
+    out = speaker_split(m, fractions=(0.6, 0.2, 0.2), seed=3)
+    per_speaker = out.groupby("speaker")["split"].nunique()
+    assert (per_speaker == 1).all()
+    counts = out.drop_duplicates("speaker")["split"].value_counts().to_dict()
+    assert counts == {"train": 12, "dev": 4, "test": 4}
+    # gender balance kept in every part (10 F, 10 M split 6/2/2 each)
+    balance = out.drop_duplicates("speaker").groupby(["split", "gender"]).size().unstack()
+    assert (balance["F"] == balance["M"]).all()
+
+
+def test_speaker_split_deterministic_and_order_independent():
+    m = toy_manifest(30)
+    a = speaker_split(m, seed=7).set_index("utt_id")["split"]
+    b = speaker_split(m.sample(frac=1.0, random_state=1), seed=7).set_index("utt_id")["split"]
+    pd.testing.assert_series_equal(a.sort_index(), b.sort_index())
+    c = speaker_split(m, seed=8).set_index("utt_id")["split"]
+    assert not a.equals(c)
+
+
+def test_speaker_split_uneven_strata_still_hits_totals():
+    m = toy_manifest(13)  # 7 F, 6 M
+    out = speaker_split(m, fractions=(0.6, 0.2, 0.2), seed=0)
+    counts = out.drop_duplicates("speaker")["split"].value_counts()
+    assert counts.sum() == 13
+    assert dict(counts) == {"train": 8, "dev": 3, "test": 2} or dict(counts) == {"train": 8, "dev": 2, "test": 3}
+
+
+def test_speaker_split_rejects_too_few_speakers_and_bad_fractions():
+    with pytest.raises(SplitError, match="test part"):
+        speaker_split(toy_manifest(2), fractions=(0.5, 0.4, 0.1), stratify=None)
+    with pytest.raises(SplitError, match="summing to 1"):
+        speaker_split(toy_manifest(5), fractions=(0.5, 0.5, 0.5))
+
+
+def test_corpus_split_keeps_timit_partition_and_carves_dev_from_train():
+    m = toy_manifest(20)
+    m["subset"] = np.where(m["speaker"] < "spk010", "train", "test")
+    out = corpus_split(m, dev_fraction=0.2, seed=0)
+    test_speakers = set(out.loc[out["split"] == "test", "speaker"])
+    assert test_speakers == set(m.loc[m["subset"] == "test", "speaker"])
+    dev = out.loc[out["split"] == "dev", "speaker"].unique()
+    assert len(dev) == 2 and set(dev) <= set(m.loc[m["subset"] == "train", "speaker"])
+
+
+def test_enrolment_split_random_counts_and_determinism():
+    m = toy_manifest(5, n_utts=7)
+    out = enrolment_split(m, n_enrol=3, seed=1)
+    assert (out[out.role == "enrol"].groupby("speaker").size() == 3).all()
+    assert (out[out.role == "test"].groupby("speaker").size() == 4).all()
+    again = enrolment_split(m.iloc[::-1], n_enrol=3, seed=1)
+    assert again.sort_index()["role"].equals(out.sort_index()["role"])
+    assert not enrolment_split(m, n_enrol=3, seed=2)["role"].equals(out["role"])
+
+
+def test_enrolment_split_reference_rule_is_first_half_sorted():
+    m = toy_manifest(2, n_utts=5).sample(frac=1.0, random_state=0)
+    out = enrolment_split(m, method="reference")
+    for _, group in out.groupby("speaker"):
+        ordered = group.sort_values("utt_id")
+        assert list(ordered["role"]) == ["enrol", "enrol", "test", "test", "test"]
+
+
+def test_enrolment_split_names_short_speakers():
+    m = toy_manifest(3, n_utts=3)
+    with pytest.raises(SplitError, match=r"spk000 \(3\)"):
+        enrolment_split(m, n_enrol=3)
