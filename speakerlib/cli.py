@@ -21,10 +21,15 @@ CORPUS_KINDS = ("librispeech", "timit", "kaldi", "folder", "synthetic")
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from speakerlib.data.download import download_librispeech
+    from speakerlib.data.download import download_librispeech, format_librispeech_catalogue
 
-    if args.corpus != "librispeech":  # argparse restricts choices; kept for clarity
-        raise SpeakerlibError(f"cannot download {args.corpus!r}: only LibriSpeech is freely downloadable.")
+    if args.list or args.subset is None:
+        print(format_librispeech_catalogue(args.root))
+        if args.subset is None and not args.list:
+            print("name a subset to download it, e.g. speakerlib download librispeech dev-clean --root DIR")
+        return 0
+    if args.root is None:
+        raise SpeakerlibError("expected --root DIR (the folder to download into), found none.")
     folder = download_librispeech(args.subset, args.root, mirror=args.mirror, progress=not args.quiet)
     print(f"LibriSpeech {args.subset} is ready in {folder}")
     print(f"next: speakerlib manifest --corpus librispeech --root {args.root} --out manifest.csv")
@@ -114,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("download", "download and unpack a corpus (LibriSpeech from openslr, resumable, checksummed)", _cmd_download)
     p.add_argument("corpus", choices=["librispeech"], help="the corpus")
-    p.add_argument("subset", help="e.g. dev-clean, test-clean, train-clean-100")
-    p.add_argument("--root", required=True, type=Path, help="folder to download into (LibriSpeech/ is created there)")
+    p.add_argument("subset", nargs="?", default=None, help="e.g. dev-clean, test-clean, train-clean-100")
+    p.add_argument("--root", type=Path, default=None, help="folder to download into (LibriSpeech/ is created there)")
+    p.add_argument("--list", action="store_true", help="list the subsets with sizes and checksums (and status in --root)")
     p.add_argument("--mirror", default=None, help="base URL of a mirror holding <subset>.tar.gz")
 
     p = add("synth", "generate the embedded synthetic corpus (deterministic, offline)", _cmd_synth)
