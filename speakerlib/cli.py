@@ -70,7 +70,7 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 
 def _cmd_split(args: argparse.Namespace) -> int:
     from speakerlib.data.manifest import read_manifest, write_manifest
-    from speakerlib.data.splits import corpus_split, enrolment_split
+    from speakerlib.data.splits import corpus_split, enrolment_split, split_summary
 
     manifest = read_manifest(args.manifest)
     parts = corpus_split(manifest, fractions=tuple(args.fractions), dev_fraction=args.dev_fraction, seed=args.seed)
@@ -81,8 +81,7 @@ def _cmd_split(args: argparse.Namespace) -> int:
     parts["role"] = ""
     parts.loc[roles.index, "role"] = roles
     out = write_manifest(parts, args.out)
-    table = parts.groupby("split").agg(speakers=("speaker", "nunique"), utterances=("utt_id", "size"))
-    print(table.to_string())
+    print(split_summary(parts).to_string())
     print(f"split manifest written to {out}")
     return 0
 

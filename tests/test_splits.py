@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speakerlib.data.splits import corpus_split, enrolment_split, speaker_split
+from speakerlib.data.splits import corpus_split, enrolment_split, speaker_split, split_summary
 from speakerlib.errors import SplitError
 
 
@@ -89,3 +89,16 @@ def test_enrolment_split_names_short_speakers():
     m = toy_manifest(3, n_utts=3)
     with pytest.raises(SplitError, match=r"spk000 \(3\)"):
         enrolment_split(m, n_enrol=3)
+
+
+def test_split_summary_counts():
+    m = toy_manifest(10, n_utts=4)
+    parts = speaker_split(m, fractions=(0.6, 0.2, 0.2), seed=0)
+    held = parts.split != "train"
+    parts.loc[held, "role"] = enrolment_split(parts[held], n_enrol=1)["role"]
+    table = split_summary(parts)
+    assert list(table.index) == ["train", "dev", "test"]
+    assert table.loc["train"].to_dict() == {"speakers": 6, "female": 3, "male": 3, "utterances": 24,
+                                            "enrol": 0, "test": 0}
+    assert table.loc["dev", "enrol"] == 2 and table.loc["dev", "test"] == 6
+    assert table["female"].sum() == 5 and table["male"].sum() == 5

@@ -21,7 +21,7 @@ import pandas as pd
 
 from speakerlib.errors import SplitError
 
-__all__ = ["speaker_split", "corpus_split", "enrolment_split", "SPLITS"]
+__all__ = ["speaker_split", "corpus_split", "enrolment_split", "split_summary", "SPLITS"]
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
@@ -263,3 +263,39 @@ def _stable_hash(text: str) -> int:
     for byte in text.encode("utf-8"):
         value = ((value ^ byte) * 16777619) & 0xFFFFFFFF
     return value
+
+
+def split_summary(parts: pd.DataFrame) -> pd.DataFrame:
+    """Per part of a split: speakers (and how many female/male), utterances, enrol/test counts.
+
+    Parameters
+    ----------
+    parts : DataFrame
+        A manifest with a ``split`` column and optionally ``role`` and ``gender``.
+
+    Returns
+    -------
+    DataFrame
+        Index ``split`` (train, dev, test, then any other value); columns
+        ``speakers``, ``female``, ``male``, ``utterances``, ``enrol``, ``test``.
+    """
+    if "split" not in parts.columns:
+        raise SplitError(f"expected a manifest with a 'split' column, found columns {list(parts.columns)}.")
+    role = parts["role"] if "role" in parts.columns else pd.Series("", index=parts.index)
+    gender = parts["gender"] if "gender" in parts.columns else pd.Series("", index=parts.index)
+    rows = []
+    order = [s for s in SPLITS if s in set(parts["split"])] + sorted(set(parts["split"]) - set(SPLITS))
+    for name in order:
+        mask = parts["split"] == name
+        speakers = parts.loc[mask, "speaker"]
+        first = ~speakers.duplicated()
+        rows.append({
+            "split": name,
+            "speakers": int(speakers.nunique()),
+            "female": int((gender[mask][first] == "F").sum()),
+            "male": int((gender[mask][first] == "M").sum()),
+            "utterances": int(mask.sum()),
+            "enrol": int((role[mask] == "enrol").sum()),
+            "test": int((role[mask] == "test").sum()),
+        })
+    return pd.DataFrame(rows).set_index("split")
