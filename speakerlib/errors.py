@@ -19,6 +19,10 @@ __all__ = [
     "UnsafeArchiveError",
     "ArchiveError",
     "SplitError",
+    "InvalidAudioError",
+    "AudioTooShortError",
+    "NothingLeftAfterVadError",
+    "FeatureError",
 ]
 
 
@@ -64,3 +68,19 @@ class UnsafeArchiveError(ArchiveError):
 
 class SplitError(SpeakerlibError):
     """A split cannot be made as asked (too few speakers or utterances)."""
+
+
+class InvalidAudioError(UnreadableAudioError):
+    """Audio decodes but its samples are unusable (NaN or infinite values)."""
+
+
+class AudioTooShortError(SpeakerlibError):
+    """Audio is shorter than the processing step needs (for example one frame)."""
+
+
+class NothingLeftAfterVadError(SpeakerlibError):
+    """Voice activity detection found no speech: nothing is left to process."""
+
+
+class FeatureError(SpeakerlibError):
+    """Features cannot be computed as configured, or have the wrong shape or values."""
