@@ -102,6 +102,72 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(text: str) -> int:
+    """``--jobs``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _length_s(text: str) -> float | None:
+    """``--length-s``: a duration [s], or ``none`` for variable length."""
+    if text.strip().lower() in ("none", "variable"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration in seconds (e.g. 3) or 'none', got {text!r}"
+        ) from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive duration in seconds, got {text!r}")
+    return value
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from speakerlib.features import FeatureConfig
+    from speakerlib.prepare import INDEX_NAME, PrepareConfig, prepare
+
+    config = PrepareConfig(
+        vad=None if args.no_vad else PrepareConfig().vad,
+        length_s=args.length_s,
+        features=FeatureConfig.for_kind(args.features),
+    )
+    summary = prepare(args.manifest, args.out, config=config, jobs=args.jobs, progress=not args.quiet)
+    total = summary.written + summary.skipped + summary.rejected
+    print(f"{total} utterances: {summary.written} written, {summary.skipped} skipped as already done, "
+          f"{summary.rejected} rejected ({summary.seconds:.1f} s, {summary.audio_s:.0f} s of audio "
+          "processed)")
+    print(f"feature store: {summary.store} (index: {summary.store / INDEX_NAME})")
+    if summary.converted:
+        print(f"{summary.converted} utterances resampled or downmixed on loading: see the "
+              f"conversions column of {summary.store / INDEX_NAME}")
+    print(f"rejects report: {summary.rejects_path} ({summary.rejected} rejected)")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from speakerlib.convert import SUMMARY_ATTR, convert_corpus
+    from speakerlib.data.manifest import write_manifest
+
+    converted, rejects = convert_corpus(args.manifest, args.out, lower_case=args.lower_case,
+                                        jobs=args.jobs, progress=not args.quiet)
+    summary = converted.attrs[SUMMARY_ATTR]
+    total = summary.written + summary.skipped + summary.rejected
+    print(f"{total} files: {summary.written} written, {summary.skipped} skipped as already done, "
+          f"{summary.rejected} rejected ({summary.seconds:.1f} s)")
+    if len(converted):
+        manifest_path = write_manifest(converted, summary.out_dir / "manifest.csv")
+        print(f"WAV copies in {summary.out_dir}; their manifest: {manifest_path}")
+    rejects_path = write_manifest(rejects, summary.out_dir / "rejects.csv")
+    print(f"rejects report: {rejects_path} ({summary.rejected} rejected)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``speakerlib`` command."""
     parser = argparse.ArgumentParser(
@@ -156,6 +222,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("summary", "print speakers, utterances, hours and gender balance of a manifest", _cmd_summary)
     p.add_argument("--manifest", required=True, type=Path)
     p.add_argument("--by", default="corpus", help="column to group by (corpus, subset, split)")
+
+    p = add("convert", "write RIFF WAV copies of a manifest's audio (FLAC, SPHERE...), resumable", _cmd_convert)
+    p.add_argument("--manifest", required=True, type=Path, help="manifest CSV of the files to convert")
+    p.add_argument("--out", required=True, type=Path, help="root of the WAV tree (mirrors the corpus tree)")
+    p.add_argument("--lower-case", action="store_true", help="lower-case folder and file names (as the seed did for TIMIT)")
+    p.add_argument("--jobs", type=_jobs, default=2, help="files converted at once (default 2)")
+
+    p = add("prepare", "VAD, fixed length and features for every utterance, into a feature store (resumable)",
+            _cmd_prepare)
+    p.add_argument("--manifest", required=True, type=Path, help="manifest CSV")
+    p.add_argument("--out", required=True, type=Path, help="feature store folder (new, or made earlier with the same settings)")
+    p.add_argument("--features", choices=["reference", "logmel", "spectrogram", "mfcc"], default="reference",
+                   help="kind of features, with that kind's defaults (default: reference, 40 log filterbanks)")
+    p.add_argument("--jobs", type=_jobs, default=2, help="worker processes (default 2)")
+    p.add_argument("--no-vad", action="store_true", help="keep the whole file (default: the reference's webrtcvad)")
+    p.add_argument("--length-s", type=_length_s, default=3.0, metavar="S",
+                   help="pad or centre-crop to S seconds after VAD (default 3); 'none' keeps each utterance's length")
 
     p = add("baseline", "mean-MFCC + cosine baseline: SI accuracy and pairwise EER, as JSON", _cmd_baseline)
     p.add_argument("--manifest", required=True, type=Path)
