@@ -18,7 +18,6 @@ export SPEAKERLIB_DATA ?= $(CURDIR)/data
 ifneq ($(wildcard $(CURDIR)/../shared/corpora),)
 export SPEAKERLIB_CORPORA ?= $(abspath $(CURDIR)/../shared/corpora)
 endif
-export MPLBACKEND ?= Agg
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 

@@ -97,8 +97,10 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     from speakerlib.baseline import baseline_report
     from speakerlib.data.manifest import read_manifest
 
-    report = baseline_report(read_manifest(args.manifest), seed=args.seed)
-    print(json.dumps(report, indent=2, default=float))
+    report = baseline_report(read_manifest(args.manifest), seed=args.seed, progress=not args.quiet)
+    # JSON has no NaN: an undefined metric (no target trial) is written as null
+    clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in report.items()}
+    print(json.dumps(clean, indent=2, default=float))
     return 0
 
 
