@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from speakerlib.data.splits import enrolment_split
 from speakerlib.errors import ManifestError, SplitError
 from speakerlib.metrics import eer
 
@@ -169,10 +170,10 @@ def baseline_report(
     --------
     1. Every utterance of the manifest becomes a mean-MFCC vector
        (:func:`mean_mfcc_embeddings`, c0 left out).
-    2. Split: for each speaker, its utterances (sorted by ``utt_id``) are
-       shuffled with ``numpy.random.default_rng(seed)`` (speakers in sorted
-       order); the first ``round(enrol_fraction * n)`` (at least 1, at most
-       ``n - 1``) enrol, the rest are test utterances.
+    2. Split: :func:`speakerlib.data.splits.enrolment_split` with
+       ``enrol_fraction`` and ``seed``: per speaker, ``floor(enrol_fraction * n)``
+       utterances (at least 1, leaving at least 1 to test) drawn at random
+       enrol, the rest are test utterances.
     3. Normalisation: every vector has the per-dimension mean of the
        enrolment vectors subtracted and is divided by their per-dimension
        standard deviation (statistics from enrolment only), then scaled to
@@ -256,13 +257,8 @@ def baseline_report(
     X = np.asarray(X, dtype=np.float64)[[position[u] for u in table["utt_id"]]]
     speakers = table["speaker"].to_numpy(dtype=str)
 
-    rng = np.random.default_rng(seed)
-    enrol = np.zeros(len(table), dtype=bool)
-    for speaker in sorted(counts.index):
-        rows = np.flatnonzero(speakers == speaker)
-        rows = rows[rng.permutation(rows.size)]
-        n_enrol = min(rows.size - 1, max(1, int(round(enrol_fraction * rows.size))))
-        enrol[rows[:n_enrol]] = True
+    roles = enrolment_split(table, enrol_fraction=enrol_fraction, seed=seed)["role"]
+    enrol = (roles == "enrol").to_numpy()
     test = ~enrol
 
     scale = X[enrol].std(axis=0)

@@ -23,6 +23,7 @@ __all__ = [
     "AudioTooShortError",
     "NothingLeftAfterVadError",
     "FeatureError",
+    "StoreConfigError",
 ]
 
 
@@ -84,3 +85,8 @@ class NothingLeftAfterVadError(SpeakerlibError):
 
 class FeatureError(SpeakerlibError):
     """Features cannot be computed as configured, or have the wrong shape or values."""
+
+
+class StoreConfigError(SpeakerlibError):
+    """A feature store was made with another configuration than the one asked for,
+    or its files are not a complete feature store."""

@@ -77,7 +77,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from speakerlib.audio import AudioConversionWarning, load_audio
-from speakerlib.errors import ManifestError, SpeakerlibError
+from speakerlib.errors import ManifestError, SpeakerlibError, StoreConfigError
 from speakerlib.features import NORMALIZE_MODES, FeatureConfig, compute_features, normalize
 from speakerlib.framing import fix_length
 from speakerlib.vad import REFERENCE_VAD_CONFIG, SUPPORTED_SAMPLE_RATES_HZ, VadConfig, vad
@@ -115,11 +115,6 @@ _STORE_FORMAT = "speakerlib-feature-store"
 _STORE_VERSION = 1
 _REJECT_COLUMNS = ["utt_id", "path", "error", "reason"]
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-
-class StoreConfigError(SpeakerlibError):
-    """A feature store was made with another configuration than the one asked for,
-    or its files are not a complete feature store."""
 
 
 def _is_int(value: object) -> bool:
