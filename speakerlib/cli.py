@@ -170,6 +170,52 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from speakerlib.train import train
+
+    result = train(args.features, args.out, model=args.model, recipe=args.recipe, profile=args.profile,
+                   seed=args.seed, epochs=args.epochs, progress=not args.quiet)
+    print(result.summary())
+    print(f"run folder: {result.run_dir} (history: {result.run_dir / 'history.csv'}; "
+          f"embedding model: {result.embedding_path})")
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from speakerlib.embed import embed_manifest
+
+    out, written, rejected = embed_manifest(
+        args.model, args.manifest, args.out, store=args.features, num_crops=args.crops,
+        crop_frames=args.crop_frames, jobs=args.jobs, progress=not args.quiet,
+    )
+    print(f"{written} utterances embedded into {out}; {rejected} rejected by preprocessing "
+          f"(see rejects.csv in {args.features or out.with_name(out.name + '.features')})")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from speakerlib.evaluation.run import evaluate
+
+    record = evaluate(args.embeddings, args.manifest, args.protocol, args.out, split=args.split,
+                      seed=args.seed, n_enrol=args.enrol, n_enrolled=args.enrolled,
+                      as_norm_top_k=args.as_norm, bootstrap=args.bootstrap)
+    shown = {k: v for k, v in record.items() if not isinstance(v, (dict, list)) or k == "ci95"}
+    print(json.dumps(shown, indent=1))
+    print(f"written to {args.out / 'metrics.json'} with {', '.join(record['files']) or 'no other files'}")
+    return 0
+
+
+def _cmd_refmetrics(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from speakerlib.evaluation.reference import reference_metrics
+
+    metrics = reference_metrics(np.load(args.labels, allow_pickle=False), np.load(args.scores, allow_pickle=False))
+    print(json.dumps({k: metrics[k] for k in ("eer", "prauc", "acc", "auc", "ap", "eer_interp", "threshold",
+                                                "positives", "trials")}, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``speakerlib`` command."""
     parser = argparse.ArgumentParser(
@@ -241,6 +287,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-vad", action="store_true", help="keep the whole file (default: the reference's webrtcvad)")
     p.add_argument("--length-s", type=_length_s, default=3.0, metavar="S",
                    help="pad or centre-crop to S seconds after VAD (default 3); 'none' keeps each utterance's length")
+
+    p = add("train", "train a speaker-embedding model on a feature store (resumes an unfinished run)",
+            _cmd_train)
+    p.add_argument("--model", required=True, choices=["deepspeaker", "resnet34", "resnet50", "seresnet"])
+    p.add_argument("--recipe", choices=["reference", "improved"], default="reference",
+                   help="reference: the seed's softmax/SGD training; improved: AAM, random crops, SpecAugment")
+    p.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default="cpu",
+                   help="smoke: seconds (tests); cpu: minutes (the book); gpu: paper scale")
+    p.add_argument("--features", required=True, type=Path, help="feature store made by speakerlib prepare")
+    p.add_argument("--out", required=True, type=Path, help="run folder (config, history, checkpoints, model)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="override the profile's number of epochs")
+
+    p = add("embed", "embed every utterance of a manifest with a trained model, into one .npz", _cmd_embed)
+    p.add_argument("--model", required=True, type=Path, help="a finished run folder (or its embedding.keras)")
+    p.add_argument("--manifest", required=True, type=Path, help="manifest CSV of the utterances")
+    p.add_argument("--out", required=True, type=Path, help=".npz to write (utt_id, embeddings)")
+    p.add_argument("--features", type=Path, default=None,
+                   help="feature store for these utterances (made with the run's settings if missing; "
+                        "default <out>.features)")
+    p.add_argument("--crops", type=int, default=None, help="crops averaged per utterance (default 1 for 3-s stores)")
+    p.add_argument("--crop-frames", type=int, default=None, help="frames per crop (default: the run's)")
+    p.add_argument("--jobs", type=_jobs, default=2, help="worker processes for the features")
+
+    p = add("evaluate", "SI or SV metrics of embeddings, the seed's way or the right way: metrics.json + figures",
+            _cmd_evaluate)
+    p.add_argument("--embeddings", required=True, type=Path, help=".npz from speakerlib embed")
+    p.add_argument("--manifest", required=True, type=Path, help="manifest CSV (with a split column to use dev/test)")
+    p.add_argument("--protocol", required=True, choices=["si-reference", "si", "sv-reference", "sv"])
+    p.add_argument("--out", required=True, type=Path, help="folder for metrics.json and figures")
+    p.add_argument("--split", default="test", help="evaluation speakers' split (default test)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--enrol", type=int, default=None, help="si: enrolment utterances per speaker (default half)")
+    p.add_argument("--enrolled", type=int, default=20, help="sv-reference: enrolled speakers (default 20)")
+    p.add_argument("--as-norm", type=int, default=None, metavar="K",
+                   help="sv: adaptive s-norm with the top K of the train speakers' cohort")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
+
+    p = add("refmetrics", "the seed's metric code on saved labels and scores (.npy): JSON", _cmd_refmetrics)
+    p.add_argument("--labels", required=True, type=Path, help="y_true .npy (1 = enrolled speaker)")
+    p.add_argument("--scores", required=True, type=Path, help="y_pre .npy (scores)")
 
     p = add("baseline", "mean-MFCC + cosine baseline: SI accuracy and pairwise EER, as JSON", _cmd_baseline)
     p.add_argument("--manifest", required=True, type=Path)

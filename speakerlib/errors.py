@@ -90,3 +90,12 @@ class FeatureError(SpeakerlibError):
 class StoreConfigError(SpeakerlibError):
     """A feature store was made with another configuration than the one asked for,
     or its files are not a complete feature store."""
+
+
+class TrainingError(SpeakerlibError):
+    """A training run cannot start or continue as asked (too few speakers, a run
+    folder made with another configuration, ...)."""
+
+
+class CheckpointError(TrainingError):
+    """A checkpoint is missing, corrupted, or belongs to another model or configuration."""

@@ -58,7 +58,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
 from speakerlib.errors import AudioTooShortError, FeatureError
 

@@ -781,10 +781,10 @@ def _write_consolidated(store: Path, files: list[str], shape: tuple[int, int]) -
             with np.load(store / relative, allow_pickle=False) as data:
                 out[row] = data["features"]
         out.flush()
-        del out
+        out = None  # closes the memory map before the rename
         os.replace(partial, target)
     except BaseException:
-        del out
+        out = None
         partial.unlink(missing_ok=True)
         raise
 

@@ -36,3 +36,24 @@ def shared_corpora() -> Path:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(tmp_path_factory):
+    """A small synthetic corpus (12 speakers x 10 utterances), split and prepared.
+
+    Returns ``(manifest with split column, store path)``. The reference
+    pipeline (VAD, 3 s, 40 log filterbanks); 7/3/2 train/dev/test speakers.
+    """
+    from speakerlib.data.splits import speaker_split
+    from speakerlib.data.synth import SynthConfig, generate_corpus
+    from speakerlib.prepare import prepare
+
+    root = tmp_path_factory.mktemp("synthetic_small")
+    config = SynthConfig(num_speakers=12, utterances_per_speaker=10, min_duration_s=2.0,
+                         max_duration_s=3.5, seed=3)
+    manifest = generate_corpus(root / "corpus", config, progress=False, jobs=2)
+    manifest = speaker_split(manifest, fractions=(0.6, 0.25, 0.15), seed=0)
+    store = root / "store"
+    prepare(manifest, store, progress=False, jobs=2)
+    return manifest, store

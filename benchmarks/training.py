@@ -1,0 +1,178 @@
+"""Training and embedding speed of every model on this machine, and the input pipeline's cost.
+
+Usage (from the project root)::
+
+    python benchmarks/training.py                          # every model, widths 1.0 and the cpu profile's
+    python benchmarks/training.py --models seresnet --steps 10
+
+For each model and width, in a fresh child process (so that its peak memory is
+its own):
+
+* **training samples/s** at batch 32 on 3-second reference features
+  (299 x 40 x 1), the reference recipe (softmax over 100 classes, SGD), timed
+  over ``--steps`` steps after one warm-up epoch (which traces the graph);
+* **the input pipeline's cost**: the same steps fed by speakerlib's real
+  ``tf.data`` pipeline (gather from the in-memory frame array, centre crop,
+  per-frame normalisation, prefetch), divided by the step time on the very
+  same batches already materialised in memory. Target: at most 1.1;
+* **embedding throughput**: 3-second utterances per second through the
+  embedding model, batch 64;
+* **peak memory**: ``ru_maxrss`` of the child.
+
+Results are printed and written to ``benchmarks/results/training.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "training.json"
+TARGET_PIPELINE_RATIO = 1.1
+BATCH = 32
+FRAMES, BINS = 299, 40
+CLASSES = 100
+
+
+def child(model_name: str, width: float, steps: int) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    from speakerlib.train import RECIPES, Profile, _build_training_model, _Frames, _train_dataset
+
+    rng = np.random.default_rng(0)
+    n = BATCH * steps
+    frames = rng.normal(size=(n * FRAMES, BINS)).astype(np.float32)
+    data = _Frames(frames, np.arange(n, dtype=np.int64) * FRAMES, np.full(n, FRAMES, np.int64),
+                   [str(i) for i in range(n)])
+    labels = rng.integers(0, CLASSES, size=n)
+    profile = Profile(name="bench", epochs=2, width=width)
+
+    config = {"model": model_name, "recipe": dataclasses.asdict(RECIPES["reference"]),
+              "profile": {**dataclasses.asdict(profile), "widths": []}, "seed": 0, "input_bins": BINS}
+    model = _build_training_model(config, CLASSES, steps)
+    params = int(sum(np.prod(w.shape) for w in model.get_layer(f"{model_name}_embedding").weights))
+
+    def pipeline(epoch):
+        ds, _ = _train_dataset(data, labels, batch_size=BATCH, crop_frames=FRAMES, random_crop=False,
+                               normalize="per_frame", seed=0, epoch=epoch)
+        return ds
+
+    # The same batches, materialised once.
+    batches = list(pipeline(1).as_numpy_iterator())
+    xs = np.stack([b[0] for b in batches])
+    ys = np.stack([b[1] for b in batches])
+    memory = tf.data.Dataset.from_tensor_slices((xs, ys)).cache()
+    list(memory)  # fill the cache
+
+    model.fit(pipeline(0), epochs=1, verbose=0)  # warm-up: traces the train step
+    timings = {}
+    for name, make in (("memory", lambda: memory), ("pipeline", lambda: pipeline(1)),
+                       ("memory_again", lambda: memory), ("pipeline_again", lambda: pipeline(1))):
+        ds = make()
+        start = time.perf_counter()
+        model.fit(ds, epochs=1, verbose=0)
+        timings[name] = (time.perf_counter() - start) / steps
+    step_memory = min(timings["memory"], timings["memory_again"])
+    step_pipeline = min(timings["pipeline"], timings["pipeline_again"])
+
+    embedding = model.get_layer(f"{model_name}_embedding")
+    x = np.asarray(xs[0][:BATCH])
+    batch = np.concatenate([x, x])  # 64 utterances
+    embedding.predict(batch, verbose=0)
+    start = time.perf_counter()
+    rounds = 3
+    for _ in range(rounds):
+        embedding.predict(batch, batch_size=64, verbose=0)
+    embed_per_s = rounds * len(batch) / (time.perf_counter() - start)
+    return {
+        "model": model_name,
+        "width": width,
+        "embedding_parameters": params,
+        "train_samples_per_s": BATCH / step_memory,
+        "train_samples_per_s_with_pipeline": BATCH / step_pipeline,
+        "step_seconds_memory": step_memory,
+        "step_seconds_pipeline": step_pipeline,
+        "pipeline_ratio": step_pipeline / step_memory,
+        "embed_utterances_per_s": embed_per_s,
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "all_step_seconds": timings,
+    }
+
+
+def main() -> None:
+    from speakerlib.models import MODEL_NAMES
+    from speakerlib.train import PROFILES
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
+    parser.add_argument("--widths", nargs="+", default=["1.0", "cpu"],
+                        help="channel multipliers; 'cpu' means the cpu profile's width for each model")
+    parser.add_argument("--steps", type=int, default=8, help="timed training steps (batch 32)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child[0], float(args.child[1]), int(args.child[2]))))
+        return
+
+    runs = []
+    for model in args.models:
+        widths = []
+        for w in args.widths:
+            value = PROFILES["cpu"].width_for(model) if w == "cpu" else float(w)
+            if value not in widths:
+                widths.append(value)
+        for width in widths:
+            load = os.getloadavg()[0]
+            print(f"{model} width {width} ...", flush=True)
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+            out = subprocess.run([sys.executable, __file__, "--child", model, str(width), str(args.steps)],
+                                 capture_output=True, text=True, env=env, check=False)
+            if out.returncode != 0:
+                raise RuntimeError(f"{model} width {width} failed:\n{out.stderr[-3000:]}")
+            record = json.loads(out.stdout.strip().splitlines()[-1])
+            record["load_average_1min_before_after"] = [load, os.getloadavg()[0]]
+            runs.append(record)
+            print(f"  {record['embedding_parameters'] / 1e6:6.2f} M parameters  "
+                  f"train {record['train_samples_per_s']:6.1f} samples/s  "
+                  f"pipeline/memory step {record['pipeline_ratio']:.3f}  "
+                  f"embed {record['embed_utterances_per_s']:6.1f} utt/s  "
+                  f"peak {record['maxrss_mib']:.0f} MiB", flush=True)
+    import tensorflow as tf
+
+    result = {
+        "machine": {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+        },
+        "batch": BATCH,
+        "input": [FRAMES, BINS, 1],
+        "steps": args.steps,
+        "target_pipeline_ratio": TARGET_PIPELINE_RATIO,
+        "runs": runs,
+        "worst_pipeline_ratio": max(r["pipeline_ratio"] for r in runs),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(f".{args.out.name}.part")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, args.out)
+    print(f"worst pipeline/memory step ratio {result['worst_pipeline_ratio']:.3f} "
+          f"(target <= {TARGET_PIPELINE_RATIO}); results written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

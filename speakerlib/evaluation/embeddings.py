@@ -1,0 +1,212 @@
+"""The on-disk embedding file: one ``.npz`` per model and utterance set.
+
+Format
+------
+A NumPy ``.npz`` archive (written without pickles, so loading runs no code)
+holding exactly two arrays:
+
+``utt_id`` : np.ndarray [shape=(n,), dtype=unicode ``<U*``]
+    The utterance ids (the manifest's ``utt_id``), unique.
+``embeddings`` : np.ndarray [shape=(n, d), dtype=float32]
+    Row ``i`` is the embedding of ``utt_id[i]``; every value finite.
+
+Evaluation code never relies on the row order: it looks rows up by id with
+:func:`align`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from speakerlib.evaluation.errors import EmbeddingFileError, UnknownUtteranceError
+
+__all__ = ["save_embeddings", "load_embeddings", "align"]
+
+_KEYS = ("utt_id", "embeddings")
+
+
+def _listing(values: Sequence[object], limit: int = 5) -> str:
+    """``'a', 'b', ... (12 in all)`` for an error message."""
+    shown = ", ".join(repr(str(v)) for v in list(values)[:limit])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _check_table(ids: np.ndarray, X: np.ndarray, where: str) -> None:
+    """Raise :class:`EmbeddingFileError` unless ``ids`` and ``X`` form a valid table."""
+    if ids.ndim != 1:
+        raise EmbeddingFileError(f"{where}: expected utt_id of shape (n,), found shape {ids.shape}.")
+    if X.ndim != 2:
+        raise EmbeddingFileError(
+            f"{where}: expected embeddings of shape (n, d), found shape {X.shape}. "
+            "Stack one embedding vector per utterance."
+        )
+    if ids.shape[0] != X.shape[0]:
+        raise EmbeddingFileError(
+            f"{where}: expected one embedding row per utterance id, found {ids.shape[0]} ids and "
+            f"{X.shape[0]} rows."
+        )
+    if not np.issubdtype(X.dtype, np.floating):
+        raise EmbeddingFileError(f"{where}: expected floating-point embeddings, found dtype {X.dtype}.")
+    unique, counts = np.unique(ids, return_counts=True)
+    if unique.size != ids.size:
+        raise EmbeddingFileError(
+            f"{where}: expected unique utterance ids, found {int((counts > 1).sum())} repeated: "
+            f"{_listing(unique[counts > 1])}. Embed each utterance once."
+        )
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise EmbeddingFileError(
+            f"{where}: expected finite embeddings, found NaN or infinite values in {int(bad.sum())} "
+            f"rows, utterances {_listing(ids[bad])}. Check the audio and features of these "
+            "utterances (silence after VAD, a diverged model)."
+        )
+
+
+def save_embeddings(path: str | os.PathLike, utt_ids: Sequence[str] | ArrayLike, X: ArrayLike) -> Path:
+    """Write embeddings to an ``.npz`` file atomically (see the module docstring).
+
+    The archive is written to a temporary file in the same folder and moved
+    into place with :func:`os.replace`, so a crash never leaves a half-written
+    file under ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; ``.npz`` is the conventional suffix (it is not added).
+        The parent folder is created when missing.
+    utt_ids : sequence of str [shape=(n,)]
+        Unique utterance ids.
+    X : array_like [shape=(n, d), float]
+        Embeddings; stored as float32.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    EmbeddingFileError
+        If the shapes disagree, an id repeats, or a row holds NaN or infinite
+        values (also after the cast to float32).
+    """
+    path = Path(path)
+    ids = np.asarray([str(u) for u in utt_ids], dtype=str)
+    matrix = np.asarray(X)
+    if matrix.ndim == 2 and np.issubdtype(matrix.dtype, np.floating):
+        with np.errstate(over="ignore"):
+            matrix = matrix.astype(np.float32)
+    _check_table(ids, matrix, f"saving {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, allow_pickle=False, utt_id=ids, embeddings=matrix)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read and validate an embedding file written by :func:`save_embeddings`.
+
+    Parameters
+    ----------
+    path : path-like
+        An ``.npz`` file.
+
+    Returns
+    -------
+    ids : np.ndarray [shape=(n,), dtype=unicode]
+        Utterance ids, in file order.
+    X : np.ndarray [shape=(n, d), dtype as stored (float32)]
+        Embeddings, row ``i`` for ``ids[i]``.
+
+    Raises
+    ------
+    EmbeddingFileError
+        If the file is missing or not an ``.npz`` archive, lacks ``utt_id`` or
+        ``embeddings``, holds pickled objects, the lengths differ, an id
+        repeats, or a row holds NaN or infinite values (the message names
+        the utterances).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EmbeddingFileError(
+            f"expected an embedding file at {path}, found none. Compute the embeddings first."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in _KEYS if k not in archive.files]
+            if missing:
+                raise EmbeddingFileError(
+                    f"{path}: expected the arrays {list(_KEYS)}, found {sorted(archive.files)} "
+                    f"(missing {missing}). Write the file with save_embeddings."
+                )
+            ids = archive["utt_id"]
+            X = archive["embeddings"]
+    except EmbeddingFileError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise EmbeddingFileError(
+            f"{path}: expected a NumPy .npz archive without pickled objects, could not read it "
+            f"({exc}). Write it again with save_embeddings."
+        ) from exc
+    if ids.dtype.kind != "U":
+        raise EmbeddingFileError(f"{path}: expected unicode utterance ids, found dtype {ids.dtype}.")
+    _check_table(ids, X, str(path))
+    return ids, X
+
+
+def align(ids: Sequence[str] | ArrayLike, X: ArrayLike, wanted_ids: Sequence[str] | ArrayLike) -> np.ndarray:
+    """The rows of ``X`` for ``wanted_ids``, in that order.
+
+    Parameters
+    ----------
+    ids : sequence of str [shape=(n,)]
+        Unique ids of the rows of ``X``.
+    X : array_like [shape=(n, d)]
+        Embeddings.
+    wanted_ids : sequence of str [shape=(m,)]
+        Ids to look up (repeats allowed).
+
+    Returns
+    -------
+    np.ndarray [shape=(m, d), dtype of X]
+        ``X[ids.index(w)]`` for every ``w`` in ``wanted_ids``.
+
+    Raises
+    ------
+    EmbeddingFileError
+        If ``ids`` and ``X`` differ in length or ``ids`` repeats a value.
+    UnknownUtteranceError
+        If a wanted id is not in ``ids`` (the message names them).
+    """
+    keys = np.asarray([str(u) for u in ids], dtype=object)
+    matrix = np.asarray(X)
+    if keys.shape[0] != matrix.shape[0]:
+        raise EmbeddingFileError(
+            f"expected one embedding row per id, found {keys.shape[0]} ids and {matrix.shape[0]} rows."
+        )
+    position: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key in position:
+            raise EmbeddingFileError(f"expected unique ids, found {key!r} twice. Embed each utterance once.")
+        position[key] = i
+    wanted = [str(u) for u in wanted_ids]
+    unknown = sorted({w for w in wanted if w not in position})
+    if unknown:
+        raise UnknownUtteranceError(
+            f"expected an embedding for every requested utterance, found none for {len(unknown)}: "
+            f"{_listing(unknown)}. Embed these utterances, or drop them from the manifest or trial list."
+        )
+    return matrix[np.asarray([position[w] for w in wanted], dtype=np.intp)]

@@ -1,0 +1,308 @@
+"""Speaker identification (SI): the corrected closed-set protocol and a classifier-accuracy helper.
+
+Two SI numbers answer two different questions:
+
+* :func:`si_protocol`: identification among speakers the model *never saw*
+  (dev or test speakers). Each speaker is enrolled from a random subset of
+  its utterances (seeded, so different seeds give different enrolments and
+  the spread over seeds is visible, unlike the seed project whose enrolment
+  was always the first sorted half); the remaining utterances are
+  identified by cosine similarity to the enrolled speaker models.
+* :func:`closed_set_accuracy`: the softmax classifier's accuracy on held-out
+  utterances of its *training* speakers, the number the training curves
+  show. It says how well the classifier fits, not how well the embedding
+  generalises to new voices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from speakerlib.data.splits import enrolment_split
+from speakerlib.evaluation.errors import ProtocolError, ScoreError
+
+__all__ = ["si_protocol", "closed_set_accuracy", "bootstrap_mean_ci"]
+
+TOP_K = 5
+
+
+def bootstrap_mean_ci(
+    values: ArrayLike, *, bootstrap: int = 1000, seed: int | np.random.Generator = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (e.g. 0/1 correct flags).
+
+    Parameters
+    ----------
+    values : array_like [shape=(n,)]
+        Per-item values, n >= 1.
+    bootstrap : int >= 1
+        Resamples (with replacement, ``n`` items each).
+    seed : int or np.random.Generator
+        Randomness of the resampling.
+    level : float in (0, 1)
+        Coverage of the interval.
+
+    Returns
+    -------
+    (float, float)
+        The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the
+        resampled means.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    if x.size == 0:
+        raise ScoreError("expected at least one value to bootstrap, found none.")
+    if bootstrap < 1:
+        raise ValueError(f"expected bootstrap >= 1, found {bootstrap}.")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    means = np.empty(int(bootstrap), dtype=np.float64)
+    chunk = max(1, 2_000_000 // x.size)
+    for start in range(0, int(bootstrap), chunk):
+        stop = min(int(bootstrap), start + chunk)
+        picks = rng.integers(0, x.size, size=(stop - start, x.size))
+        means[start:stop] = x[picks].mean(axis=1, dtype=np.float64)
+    low, high = np.quantile(means, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return float(low), float(high)
+
+
+def _unit(M: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(M, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ScoreError(f"expected non-zero embeddings, found {int((norms == 0).sum())} zero rows.")
+    return M / norms
+
+
+def _group_values(series: pd.Series, name: str, utt: np.ndarray, spk: np.ndarray) -> np.ndarray:
+    """The group value of each test utterance: looked up by utterance id if the index holds
+    them all, else by speaker. Missing values become ``"unknown"``."""
+    index = pd.Index(series.index.astype(str))
+    lookup = pd.Series(series.to_numpy(), index=index)
+    if lookup.index.duplicated().any():
+        raise ProtocolError(f"group {name!r}: expected a Series with a unique index, found repeated keys.")
+    if pd.Index(utt).isin(index).all():
+        keys = utt
+    else:
+        absent = sorted(set(spk) - set(index))
+        if absent:
+            raise ProtocolError(
+                f"group {name!r}: expected a Series indexed by speaker (or by utterance id) covering "
+                f"every test speaker, found none for {len(absent)} speakers: {absent[:5]}."
+            )
+        keys = spk
+    values = lookup.reindex(keys)
+    return np.where(values.isna(), "unknown", values.astype(str)).astype(object)
+
+
+def si_protocol(
+    X: ArrayLike,
+    utt_ids: Sequence[str],
+    speakers: Sequence[str],
+    *,
+    n_enrol: int | None = None,
+    seed: int = 0,
+    groups: Mapping[str, pd.Series] | None = None,
+    bootstrap: int = 1000,
+) -> dict:
+    """Closed-set identification among the given speakers, with random enrolment.
+
+    Protocol
+    --------
+    1. Enrolment: :func:`speakerlib.data.splits.enrolment_split` (``method="random"``):
+       per speaker, ``n_enrol`` utterances (default: half, rounded down, at
+       least 1) drawn at random for ``seed``; the rest are test utterances.
+    2. Speaker model: the mean of the length-normalised enrolment embeddings.
+    3. Each test utterance is scored by cosine similarity against every
+       model; top-1 is correct when its own speaker scores highest (ties go
+       to the first speaker in sorted order), top-5 when its own speaker is
+       among the 5 highest (all speakers when there are 5 or fewer).
+    4. 95 % intervals: percentile bootstrap over test utterances (they are
+       treated as independent, which utterances of one speaker are not: the
+       intervals are optimistic when there are few speakers).
+
+    Parameters
+    ----------
+    X : array_like [shape=(n, d)]
+        Embeddings, row ``i`` for ``utt_ids[i]``; finite, non-zero.
+    utt_ids : sequence of str [shape=(n,)]
+        Unique utterance ids.
+    speakers : sequence of str [shape=(n,)]
+        Speaker of each utterance (at least 2 speakers).
+    n_enrol : int >= 1, optional
+        Enrolment utterances per speaker; every speaker needs ``n_enrol + 1``.
+    seed : int
+        Seed of the enrolment draw and of the bootstrap.
+    groups : dict of str to Series, optional
+        Attributes to break accuracy down by, e.g.
+        ``{"gender": speaker_table.gender, "age": pd.cut(speaker_table.age, [0, 30, 50, 120])}``.
+        Each Series is indexed by speaker id (or by utterance id, when its
+        index holds every test utterance); missing values count as
+        ``"unknown"``.
+    bootstrap : int >= 0
+        Bootstrap resamples for the intervals (0: intervals are NaN).
+
+    Returns
+    -------
+    dict
+        ``top1_accuracy``, ``top5_accuracy`` (fractions), ``top1_ci95``,
+        ``top5_ci95`` (``(low, high)``), ``chance`` (``1 / n_speakers``),
+        ``n_speakers``, ``n_enrol_utterances``, ``n_test``, ``n_enrol``,
+        ``seed``; ``labels`` (speaker ids, sorted: the order of the models
+        and of the confusion matrix); ``confusion`` (DataFrame, rows true
+        speaker, columns predicted speaker, counts); ``decisions``
+        (DataFrame per test utterance: ``utt_id``, ``speaker``,
+        ``predicted``, ``score`` (cosine of the predicted model), ``rank``
+        (1-based rank of the true speaker), ``correct``); ``per_group``
+        (dict from group name to a DataFrame indexed by group value with
+        ``n_test``, ``n_speakers``, ``top1_accuracy``, ``ci_low``, ``ci_high``).
+
+    Raises
+    ------
+    SplitError
+        If a speaker has fewer than ``n_enrol + 1`` utterances (or fewer
+        than 2 by default); the message names the speakers.
+    ScoreError
+        If the lengths differ, ids repeat, or an embedding is zero or not finite.
+    ProtocolError
+        If there are fewer than 2 speakers, or a group Series does not
+        cover the test speakers.
+    """
+    from sklearn.metrics import confusion_matrix
+
+    matrix = np.asarray(X, dtype=np.float64)
+    table = pd.DataFrame({"utt_id": [str(u) for u in utt_ids], "speaker": [str(s) for s in speakers]})
+    if matrix.ndim != 2 or not (matrix.shape[0] == len(table) == len(speakers)):
+        raise ScoreError(
+            f"expected embeddings of shape (n, d) with one id and one speaker per row, found shape "
+            f"{matrix.shape}, {len(utt_ids)} ids and {len(speakers)} speakers."
+        )
+    repeated = table["utt_id"][table["utt_id"].duplicated()].unique().tolist()
+    if repeated:
+        raise ScoreError(f"expected unique utterance ids, found repeats: {repeated[:5]}.")
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        raise ScoreError(
+            f"expected finite embeddings, found NaN or infinite values for utterances "
+            f"{table['utt_id'][bad].tolist()[:5]} ({int(bad.sum())} in all)."
+        )
+    names = np.array(sorted(table["speaker"].unique()), dtype=object)
+    if names.size < 2:
+        raise ProtocolError(f"expected at least 2 speakers to identify among, found {names.size}.")
+    roles = enrolment_split(table, n_enrol=n_enrol, seed=seed)["role"].to_numpy()
+    Z = _unit(matrix)
+    spk = table["speaker"].to_numpy(dtype=object)
+    enrol = roles == "enrol"
+    models = _unit(np.vstack([Z[enrol & (spk == name)].mean(axis=0) for name in names]))
+    test = ~enrol
+    similarity = Z[test] @ models.T  # (n_test, n_speakers)
+    truth = np.searchsorted(names, spk[test])
+    best = np.argmax(similarity, axis=1)
+    own = similarity[np.arange(truth.size), truth]
+    # Rank of the true speaker: 1 + models scoring higher, + tied models earlier in sorted order.
+    higher = (similarity > own[:, None]).sum(axis=1)
+    tied_before = ((similarity == own[:, None]) & (np.arange(names.size) < truth[:, None])).sum(axis=1)
+    rank = 1 + higher + tied_before
+    top1 = rank == 1
+    k = min(TOP_K, names.size)
+    top5 = rank <= k
+
+    rng = np.random.default_rng([seed, 7])
+    nan_ci = (float("nan"), float("nan"))
+
+    def ci(flags: np.ndarray) -> tuple[float, float]:
+        return bootstrap_mean_ci(flags, bootstrap=bootstrap, seed=rng) if bootstrap and flags.size else nan_ci
+
+    utt_test = table["utt_id"].to_numpy(dtype=object)[test]
+    decisions = pd.DataFrame({
+        "utt_id": utt_test,
+        "speaker": spk[test],
+        "predicted": names[best],
+        "score": similarity[np.arange(best.size), best],
+        "rank": rank,
+        "correct": top1,
+    })
+    confusion = pd.DataFrame(
+        confusion_matrix(spk[test].astype(str), names[best].astype(str), labels=names.astype(str)),
+        index=pd.Index(names, name="true"),
+        columns=pd.Index(names, name="predicted"),
+    )
+    result = {
+        "top1_accuracy": float(top1.mean()),
+        "top5_accuracy": float(top5.mean()),
+        "top1_ci95": ci(top1),
+        "top5_ci95": ci(top5),
+        "chance": 1.0 / names.size,
+        "n_speakers": int(names.size),
+        "n_enrol_utterances": int(enrol.sum()),
+        "n_test": int(test.sum()),
+        "n_enrol": n_enrol,
+        "seed": int(seed),
+        "labels": names.tolist(),
+        "confusion": confusion,
+        "decisions": decisions,
+    }
+    per_group: dict[str, pd.DataFrame] = {}
+    for name, series in (groups or {}).items():
+        values = _group_values(series, name, utt_test.astype(str), spk[test].astype(str))
+        rows = []
+        for value in sorted(set(values)):
+            member = values == value
+            low, high = ci(top1[member])
+            rows.append({
+                name: value,
+                "n_test": int(member.sum()),
+                "n_speakers": int(len(set(spk[test][member]))),
+                "top1_accuracy": float(top1[member].mean()),
+                "ci_low": low,
+                "ci_high": high,
+            })
+        per_group[name] = pd.DataFrame(rows).set_index(name)
+    result["per_group"] = per_group
+    return result
+
+
+def closed_set_accuracy(logits_or_probs: ArrayLike, labels: ArrayLike, *, top_k: int = 1) -> float:
+    """Accuracy of a classifier over its training speakers (held-out utterances).
+
+    Parameters
+    ----------
+    logits_or_probs : array_like [shape=(n, n_classes)]
+        Logits or probabilities (only their order within a row matters).
+    labels : array_like of int [shape=(n,)]
+        True class indices in ``range(n_classes)``.
+    top_k : int >= 1
+        Correct when the true class is among the ``top_k`` highest outputs
+        (ties broken towards the lower class index).
+
+    Returns
+    -------
+    float
+        Fraction correct.
+
+    Raises
+    ------
+    ScoreError
+        If the shapes disagree, outputs are not finite, or a label is out of range.
+    """
+    P = np.asarray(logits_or_probs, dtype=np.float64)
+    y = np.asarray(labels)
+    if P.ndim != 2 or y.ndim != 1 or P.shape[0] != y.shape[0] or P.shape[0] == 0:
+        raise ScoreError(
+            f"expected outputs of shape (n, n_classes) and labels of shape (n,), n >= 1, found "
+            f"{P.shape} and {y.shape}."
+        )
+    if not np.isfinite(P).all():
+        raise ScoreError("expected finite classifier outputs, found NaN or infinite values.")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= P.shape[1]:
+        raise ScoreError(
+            f"expected integer labels in [0, {P.shape[1] - 1}], found dtype {y.dtype} with range "
+            f"[{y.min()}, {y.max()}]."
+        )
+    if not 1 <= top_k <= P.shape[1]:
+        raise ValueError(f"expected 1 <= top_k <= {P.shape[1]}, found {top_k}.")
+    own = P[np.arange(y.size), y]
+    higher = (P > own[:, None]).sum(axis=1)
+    tied_before = ((P == own[:, None]) & (np.arange(P.shape[1]) < y[:, None])).sum(axis=1)
+    return float(np.mean(1 + higher + tied_before <= top_k))

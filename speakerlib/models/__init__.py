@@ -1,0 +1,248 @@
+"""Speaker embedding models: a registry of four architectures and one builder.
+
+Every model maps a batch of feature maps, time first and frequency second,
+to one embedding per utterance::
+
+    (batch, frames, bins, 1) float32  ->  (batch, embedding_dim) float32
+
+=============  =====================================================  ===========
+name           architecture                                           parameters
+=============  =====================================================  ===========
+deepspeaker    DeepSpeaker ResCNN (Li et al. 2017), L2-normalised      23,916,864
+resnet34       thin ResNet-34, basic blocks (VggVox line)               5,595,808
+resnet50       thin ResNet-50, bottleneck blocks                        6,965,152
+seresnet       the reference's SE-ResNet                                1,384,384
+=============  =====================================================  ===========
+
+(on ``(299, 40, 1)``, width 1, ``embedding_dim=512``, own pooling;
+trainable and non-trainable weights together, as :func:`count_parameters`
+counts them.)
+
+``frames`` may be None: the models pool over time, so one model evaluates
+utterances of any length (at least 9 frames, 17 for the ResNets, whose
+stem max-pools). Pooling has no mask: a batch
+must hold utterances of one length. The frequency axis must be known, since
+the heads flatten frequency x channels (the number of bins sets the size of
+the final Dense for all but the SE-ResNet's own pooling).
+
+Saving: ``model.save("x.keras")`` and ``keras.saving.load_model("x.keras",
+safe_mode=True)`` round-trip exactly; import :mod:`speakerlib.models` before
+loading, so its custom layers (:class:`StatisticsPooling`,
+:class:`SqueezeExcitation`) are registered.
+
+Examples
+--------
+>>> from speakerlib.models import build_embedding_model, count_parameters
+>>> model = build_embedding_model("resnet34", (None, 40, 1), width=0.25, seed=0)
+>>> model.name, model.output_shape
+('resnet34_embedding', (None, 512))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+
+from speakerlib.models.deepspeaker import build_deepspeaker
+from speakerlib.models.layers import (
+    ModelConfigError,
+    SqueezeExcitation,
+    StatisticsPooling,
+    UnknownModelError,
+    check_settings,
+)
+from speakerlib.models.resnet import build_resnet34, build_resnet50
+from speakerlib.models.seresnet import build_seresnet
+
+__all__ = [
+    "MODEL_NAMES",
+    "build_embedding_model",
+    "count_parameters",
+    "ModelConfigError",
+    "UnknownModelError",
+    "StatisticsPooling",
+    "SqueezeExcitation",
+    "describe",
+]
+
+#: The registered architectures, in the order the course presents them.
+MODEL_NAMES = ("deepspeaker", "resnet34", "resnet50", "seresnet")
+
+_BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "deepspeaker": build_deepspeaker,
+    "resnet34": build_resnet34,
+    "resnet50": build_resnet50,
+    "seresnet": build_seresnet,
+}
+assert tuple(_BUILDERS) == MODEL_NAMES
+
+
+def build_embedding_model(
+    name: str,
+    input_shape=(299, 40, 1),
+    *,
+    embedding_dim: int = 512,
+    weight_decay: float = 1e-5,
+    width: float = 1.0,
+    pooling: str | None = None,
+    seed: int | None = None,
+) -> keras.Model:
+    """Build a speaker embedding model by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODEL_NAMES`: ``"deepspeaker"``, ``"resnet34"``,
+        ``"resnet50"``, ``"seresnet"``.
+    input_shape : (frames, bins, 1)
+        Feature maps, time first, frequency second, one channel. ``frames``
+        an int or None (variable length); ``bins`` an int. Both at least
+        half the model's total stride plus one, so that every stride-2 layer
+        halves at least 2 cells: 9 for deepspeaker and seresnet (stride 16),
+        17 for the ResNets (stride 32). ``(299, 40, 1)`` is 3 s of 40
+        filterbanks at a 10 ms hop, the reference's features.
+    embedding_dim : int >= 1
+        Size of the embedding (the reference: 512).
+    weight_decay : float >= 0
+        L2 regulariser on every conv and dense kernel, ``weight_decay *
+        sum(w ** 2)`` added to the loss (the reference: 1e-5); 0 disables it.
+    width : float > 0
+        Multiplies every channel count (rounded, at least 1). 1.0 is the
+        paper's (reference's) architecture; smaller widths make CPU training
+        feasible. Compute grows roughly with ``width ** 2``.
+    pooling : None or "stats"
+        None: the architecture's own pooling (DeepSpeaker and the ResNets:
+        average over time of the map flattened over frequency x channels;
+        SE-ResNet: mean over time and frequency). "stats": mean and standard
+        deviation over time of the flattened map, concatenated (accepted by
+        every model).
+    seed : int >= 0 or None
+        When given, ``keras.utils.set_random_seed(seed)`` is called before
+        building, so two builds with one seed have identical initial weights.
+        This seeds Python's ``random``, NumPy's and TensorFlow's global
+        generators too (Keras offers no narrower switch).
+
+    Returns
+    -------
+    keras.Model
+        Named ``f"{name}_embedding"``; input ``(batch, frames, bins, 1)``
+        float32, output ``(batch, embedding_dim)`` float32. Not compiled.
+
+    Raises
+    ------
+    UnknownModelError
+        (a KeyError) if ``name`` is not registered; the message lists
+        :data:`MODEL_NAMES`.
+    ModelConfigError
+        (a ValueError) for a bad input shape (not 3-D, channels != 1,
+        unknown bins, too few frames or bins for the strides), an
+        unsupported pooling, or a setting out of range.
+
+    Examples
+    --------
+    >>> model = build_embedding_model("deepspeaker", (299, 40, 1), width=0.25, seed=1)
+    >>> model.input_shape, model.output_shape
+    ((None, 299, 40, 1), (None, 512))
+    """
+    if not isinstance(name, str) or name not in _BUILDERS:
+        raise UnknownModelError(
+            f"build_embedding_model: expected a model name in {list(MODEL_NAMES)}, "
+            f"got {name!r}"
+        )
+    check_settings(
+        name, embedding_dim=embedding_dim, weight_decay=weight_decay, width=width, seed=seed
+    )
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed))
+    return _BUILDERS[name](
+        input_shape,
+        embedding_dim=int(embedding_dim),
+        weight_decay=float(weight_decay),
+        width=float(width),
+        pooling=pooling,
+    )
+
+
+def count_parameters(model: keras.Model) -> int:
+    """Number of weights of a built model: trainable and non-trainable.
+
+    Non-trainable weights are the batch norms' moving means and variances.
+    Random-seed state (of dropout layers) and optimizer slots are not counted.
+
+    Parameters
+    ----------
+    model : keras.Model or keras.layers.Layer
+        Built (a functional model always is).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a Keras layer or model.
+    ModelConfigError
+        If the model is not built yet (its weights do not exist).
+    """
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(
+            f"count_parameters: expected a keras.Model, got {type(model).__name__}"
+        )
+    if not model.built:
+        raise ModelConfigError(
+            f"count_parameters: model {model.name!r} is not built; call it on a batch "
+            f"or build it with an input shape first"
+        )
+    total = 0
+    for weight in model.weights:
+        size = 1
+        for dim in weight.shape:
+            size *= int(dim)
+        total += size
+    return total
+
+
+def describe(model: keras.Model):
+    """A compact table of a model: one row per stage or block instead of per layer.
+
+    Layers are grouped by the prefix of their names (``stem``, ``stage1``,
+    ``block2``, ...); layers without such a prefix get a row each.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model from :func:`build_embedding_model`.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``part``, ``layers`` (how many), ``output shape`` (of the
+        part's last layer, batch dimension left out) and ``parameters``
+        (trainable and non-trainable), in the order data flows.
+
+    Examples
+    --------
+    >>> m = build_embedding_model("seresnet", (299, 40, 1), width=0.25)
+    >>> describe(m)["part"].tolist()[:4]
+    ['features', 'stem', 'block1', 'block2']
+    """
+    import re
+
+    import numpy as np
+    import pandas as pd
+
+    rows: list[dict] = []
+    for layer in model.layers:
+        match = re.match(r"^(stem|stage\d+|block\d+)_", layer.name)
+        part = match.group(1) if match else layer.name
+        shape = tuple(layer.output.shape[1:])
+        params = int(sum(np.prod(w.shape) for w in layer.weights))
+        if rows and rows[-1]["part"] == part:
+            rows[-1]["layers"] += 1
+            rows[-1]["output shape"] = shape
+            rows[-1]["parameters"] += params
+        else:
+            rows.append({"part": part, "layers": 1, "output shape": shape, "parameters": params})
+    return pd.DataFrame(rows)

@@ -1,0 +1,295 @@
+"""Training driver: recipes x models, learning, determinism, resume after a kill, errors, devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from speakerlib.errors import CheckpointError, FeatureError, TrainingError  # noqa: E402
+from speakerlib.models import MODEL_NAMES  # noqa: E402
+from speakerlib.prepare import load_store  # noqa: E402
+from speakerlib.train import PROFILES, RECIPES, Profile, load_run, train, training_parts  # noqa: E402
+
+# A profile for tests: the smoke profile, one epoch unless a test asks for more.
+TINY = Profile(name="test", epochs=1, width=0.125, batch_size=16, max_dev_utterances=40, bn_momentum=0.5)
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    import keras
+
+    import speakerlib.augment  # noqa: F401
+    import speakerlib.losses  # noqa: F401
+    import speakerlib.models  # noqa: F401
+
+    return [np.asarray(w) for w in keras.saving.load_model(path, safe_mode=True).get_weights()]
+
+
+def test_profiles_and_recipes_exist():
+    assert set(PROFILES) == {"smoke", "cpu", "gpu"}
+    assert set(RECIPES) == {"reference", "improved"}
+    ref = RECIPES["reference"]
+    # The reference's recipe, as SEED.md reads it from its code.
+    assert (ref.loss, ref.optimizer, ref.learning_rate, ref.momentum, ref.batch_size) == \
+        ("softmax", "sgd", 0.01, 0.9, 32)
+    assert (ref.crop, ref.normalize, ref.weight_decay, ref.spec_augment) == \
+        ("fixed", "per_frame", 1e-5, False)
+    imp = RECIPES["improved"]
+    assert (imp.loss, imp.crop, imp.normalize, imp.spec_augment) == \
+        ("aam", "random", "per_utterance", True)
+    assert PROFILES["gpu"].epochs == 300 and PROFILES["gpu"].width == 1.0
+    with pytest.raises(ValueError, match="Recipe.loss"):
+        type(ref)(name="x", loss="hinge")
+
+
+def test_training_parts_are_speaker_disjoint(synthetic_store):
+    manifest, store_path = synthetic_store
+    store = load_store(store_path)
+    parts = training_parts(store.index, seed=0, val_fraction=0.2)
+    by_part = {p: set(parts.loc[parts["part"] == p, "speaker"]) for p in ("train", "val", "dev", "test")}
+    assert by_part["val"] <= by_part["train"]          # val: held-out utterances of train speakers
+    assert not by_part["train"] & by_part["dev"]
+    assert not by_part["train"] & by_part["test"]
+    assert not by_part["dev"] & by_part["test"]
+    val_share = (parts["part"] == "val").sum() / parts["split"].eq("train").sum()
+    assert 0.15 <= val_share <= 0.25
+    # Without a split column the run's seed makes one, the same every time.
+    no_split = store.index.drop(columns=["split"])
+    a = training_parts(no_split, seed=5, val_fraction=0.2)
+    b = training_parts(no_split.sample(frac=1, random_state=1), seed=5, val_fraction=0.2)
+    assert a.sort_values("utt_id").reset_index(drop=True).equals(b.sort_values("utt_id").reset_index(drop=True))
+
+
+@pytest.mark.parametrize("recipe", ["reference", "improved"])
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_every_model_trains_under_both_recipes(synthetic_store, tmp_path, model, recipe):
+    _, store = synthetic_store
+    result = train(store, tmp_path / "run", model=model, recipe=recipe, profile=TINY, progress=False)
+    row = result.history.iloc[-1]
+    assert np.isfinite(row["loss"]) and np.isfinite(row["val_loss"])
+    assert 0 <= row["dev_eer"] <= 1
+    assert result.state["finished"] and result.embedding_path.is_file()
+    assert result.config["recipe"]["name"] == recipe
+
+
+@pytest.fixture(scope="module")
+def learned(synthetic_store, tmp_path_factory):
+    """A 6-epoch SE-ResNet run (reference recipe, small width) on the small synthetic corpus."""
+    _, store = synthetic_store
+    profile = Profile(name="test", epochs=6, width=0.25, batch_size=16, bn_momentum=0.5)
+    run = tmp_path_factory.mktemp("learned") / "run"
+    return train(store, run, model="seresnet", recipe="reference", profile=profile, progress=False)
+
+
+def test_training_lowers_the_loss_and_beats_chance_on_dev(learned):
+    h = learned.history
+    assert len(h) == 6
+    assert h["loss"].iloc[-1] < 0.8 * h["loss"].iloc[0]
+    n_dev = len(set(pd.read_csv(learned.run_dir / "split.csv").query("part == 'dev'")["speaker"]))
+    best = h.loc[h["epoch"] == learned.state["best_epoch"]].iloc[0]
+    # Chance: EER 0.5, and 1/n_dev for identification among the dev speakers.
+    assert best["dev_eer"] < 0.35
+    assert best["dev_si_accuracy"] > 2.0 / n_dev
+    # The closed-set val accuracy (held-out utterances of the training speakers) beats chance too.
+    assert h["val_accuracy"].max() > 2.0 / len(learned.config["speakers"])
+    assert learned.state["best_dev_eer"] == pytest.approx(h["dev_eer"].min())
+
+
+def test_history_files_and_run_folder(learned):
+    run = learned.run_dir
+    for name in ("config.json", "split.csv", "history.csv", "history.json", "state.json",
+                 "checkpoints/last.keras", "checkpoints/best.keras", "embedding.keras"):
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["store_config"]["features"]["kind"] == "reference"
+    assert config["input_bins"] == 40 and config["hardware"]["cpu_count"] >= 1
+    assert json.loads((run / "history.json").read_text())[0]["epoch"] == 1
+    again = load_run(run)
+    assert again.history.equals(learned.history)
+
+
+def test_a_finished_run_is_not_trained_again(learned, synthetic_store):
+    _, store = synthetic_store
+    before = (learned.run_dir / "embedding.keras").stat().st_mtime_ns
+    profile = Profile(name="test", epochs=6, width=0.25, batch_size=16, bn_momentum=0.5)
+    again = train(store, learned.run_dir, model="seresnet", recipe="reference", profile=profile,
+                  progress=False)
+    assert (learned.run_dir / "embedding.keras").stat().st_mtime_ns == before
+    assert again.state == learned.state
+
+
+def test_exported_embedding_model_round_trips(learned, synthetic_store):
+    import keras
+
+    from speakerlib.embed import embed_store, load_embedding_model
+    from speakerlib.train import BEST_NAME, _load_checkpoint
+
+    _, store_path = synthetic_store
+    store = load_store(store_path)
+    model = load_embedding_model(learned.run_dir)
+    best = _load_checkpoint(learned.run_dir / BEST_NAME, "seresnet_reference_training")
+    x = store.features(store.ids[:8], normalize="per_frame")[..., None]
+    a = np.asarray(model(x, training=False))
+    b = np.asarray(best.get_layer("seresnet_embedding")(x, training=False))
+    np.testing.assert_array_equal(a, b)
+    assert isinstance(model, keras.Model)
+    ids, emb = embed_store(learned.run_dir, store)
+    assert ids == store.ids and emb.shape[0] == len(store)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_same_seed_same_weights(synthetic_store, tmp_path):
+    _, store = synthetic_store
+    a = train(store, tmp_path / "a", model="resnet34", recipe="improved", profile=TINY, seed=4,
+              progress=False)
+    b = train(store, tmp_path / "b", model="resnet34", recipe="improved", profile=TINY, seed=4,
+              progress=False)
+    for wa, wb in zip(_weights(a.run_dir / "checkpoints/last.keras"),
+                      _weights(b.run_dir / "checkpoints/last.keras")):
+        np.testing.assert_array_equal(wa, wb)
+    pd.testing.assert_series_equal(a.history["loss"], b.history["loss"])
+
+
+_CHILD = """
+import sys
+from speakerlib.train import Profile, train
+profile = Profile(name="test", epochs=3, width=0.125, batch_size=16, max_dev_utterances=40,
+                  bn_momentum=0.5)
+train(sys.argv[1], sys.argv[2], model="seresnet", recipe="improved", profile=profile, seed=1,
+      progress=False)
+"""
+
+
+def test_killed_run_resumes_from_its_last_epoch_and_matches_an_uninterrupted_one(synthetic_store, tmp_path):
+    _, store = synthetic_store
+    profile = Profile(name="test", epochs=3, width=0.125, batch_size=16, max_dev_utterances=40,
+                  bn_momentum=0.5)
+    killed = tmp_path / "killed"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(store), str(killed)], env=env,
+                             start_new_session=True)
+    state = killed / "state.json"
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and child.poll() is None:
+            if state.is_file() and json.loads(state.read_text())["epochs_done"] >= 1:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    done = json.loads(state.read_text())["epochs_done"]
+    assert 1 <= done < 3, "the child should have been killed part-way"
+    resumed = train(store, killed, model="seresnet", recipe="improved", profile=profile, seed=1,
+                    progress=False)
+    assert resumed.state["resumed_from"] == done
+    assert list(resumed.history["epoch"]) == [1, 2, 3]
+
+    straight = train(store, tmp_path / "straight", model="seresnet", recipe="improved",
+                     profile=profile, seed=1, progress=False)
+    np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-5)
+    for wa, wb in zip(_weights(killed / "checkpoints/last.keras"),
+                      _weights(tmp_path / "straight" / "checkpoints/last.keras")):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+
+
+def test_resume_refuses_another_configuration_and_bad_checkpoints(learned, synthetic_store, tmp_path):
+    _, store = synthetic_store
+    profile = Profile(name="test", epochs=6, width=0.25, batch_size=16, bn_momentum=0.5)
+    with pytest.raises(TrainingError, match="another configuration.*model"):
+        train(store, learned.run_dir, model="resnet34", recipe="reference", profile=profile, progress=False)
+
+    # An unfinished run whose checkpoint is corrupted, missing, or from another model.
+    run = tmp_path / "copy"
+    shutil.copytree(learned.run_dir, run)
+    state = json.loads((run / "state.json").read_text())
+    state.update(finished=False, epochs_done=3)
+    (run / "state.json").write_text(json.dumps(state))
+    config = json.loads((run / "config.json").read_text())
+    (run / "checkpoints/last.keras").write_bytes(b"not a keras file")
+    with pytest.raises(CheckpointError, match="cannot be read.*corrupted"):
+        train(store, run, model="seresnet", recipe="reference", profile=profile, progress=False)
+    (run / "checkpoints/last.keras").unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        train(store, run, model="seresnet", recipe="reference", profile=profile, progress=False)
+    shutil.copy(learned.run_dir / "embedding.keras", run / "checkpoints/last.keras")
+    with pytest.raises(CheckpointError, match="another model"):
+        train(store, run, model="seresnet", recipe="reference", profile=profile, progress=False)
+    assert json.loads((run / "config.json").read_text())["speakers"] == config["speakers"]
+
+
+def test_bad_inputs_give_clear_errors(synthetic_store, tmp_path):
+    from speakerlib.prepare import prepare
+
+    manifest, store = synthetic_store
+    with pytest.raises(KeyError, match="valid"):
+        train(store, tmp_path / "x", model="resnet18", profile=TINY, progress=False)
+    with pytest.raises(KeyError, match="valid"):
+        train(store, tmp_path / "x", model="seresnet", recipe="fancy", profile=TINY, progress=False)
+
+    # One training speaker only.
+    one = manifest[manifest["speaker"] == manifest["speaker"].iloc[0]].assign(split="train")
+    prepare(one, tmp_path / "one", progress=False, jobs=1)
+    with pytest.raises(TrainingError, match="at least 2 training speakers, found 1"):
+        train(tmp_path / "one", tmp_path / "run_one", profile=TINY, progress=False)
+
+    # NaN features.
+    nan_store = tmp_path / "nan"
+    shutil.copytree(store, nan_store)
+    features = np.load(nan_store / "features.npy")
+    features[3, 10, 5] = np.nan
+    np.save(nan_store / "features.npy", features)
+    bad_id = load_store(nan_store).index.loc[load_store(nan_store).index["row"] == 3, "utt_id"].iloc[0]
+    with pytest.raises(FeatureError, match=f"NaN or infinite.*{bad_id}"):
+        train(nan_store, tmp_path / "run_nan", model="seresnet", profile=TINY, progress=False)
+
+    # Features with another number of bins than the run was made with.
+    run = tmp_path / "run40"
+    train(store, run, model="seresnet", profile=TINY, progress=False)
+    state = json.loads((run / "state.json").read_text())
+    state["finished"] = False
+    (run / "state.json").write_text(json.dumps(state))
+    from speakerlib.features import FeatureConfig
+    from speakerlib.prepare import PrepareConfig
+
+    mfcc = tmp_path / "mfcc"
+    prepare(manifest, mfcc, config=PrepareConfig(features=FeatureConfig.for_kind("mfcc")),
+            progress=False, jobs=2)
+    with pytest.raises(TrainingError, match="input_bins: run folder has 40, asked for 20"):
+        train(mfcc, run, model="seresnet", profile=TINY, progress=False)
+
+
+_TWO_DEVICES = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from speakerlib.train import Profile, train
+profile = Profile(name="test", epochs=1, width=0.125, batch_size=16, max_dev_utterances=40,
+                  bn_momentum=0.5)
+result = train(sys.argv[1], sys.argv[2], model="resnet34", recipe="reference", profile=profile,
+               progress=False)
+print(json.dumps({"replicas": result.state["replicas"], "loss": result.history["loss"].iloc[-1]}))
+"""
+
+
+def test_training_on_two_logical_cpu_devices(synthetic_store, tmp_path):
+    _, store = synthetic_store
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run([sys.executable, "-c", _TWO_DEVICES, str(store), str(tmp_path / "run")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert np.isfinite(report["loss"])
