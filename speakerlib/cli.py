@@ -216,6 +216,17 @@ def _cmd_refmetrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from speakerlib.reproduce import headline_table, reproduce
+
+    record = reproduce(args.corpus, args.root, args.out, profile=args.profile,
+                       models=tuple(args.models) if args.models else None, recipes=tuple(args.recipes),
+                       seed=args.seed, jobs=args.jobs, bootstrap=args.bootstrap, progress=not args.quiet)
+    print(headline_table(record).round(3).to_string())
+    print(f"results: {args.out / 'results.json'} and {args.out / 'results.csv'}; figures in {args.out / 'eval'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``speakerlib`` command."""
     parser = argparse.ArgumentParser(
@@ -328,6 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("refmetrics", "the seed's metric code on saved labels and scores (.npy): JSON", _cmd_refmetrics)
     p.add_argument("--labels", required=True, type=Path, help="y_true .npy (1 = enrolled speaker)")
     p.add_argument("--scores", required=True, type=Path, help="y_pre .npy (scores)")
+
+    p = add("reproduce", "the whole pipeline on one corpus: split, prepare, train every model with both "
+            "recipes, embed, evaluate; writes results.json", _cmd_reproduce)
+    p.add_argument("--corpus", required=True, choices=list(CORPUS_KINDS), help="the corpus layout")
+    p.add_argument("--root", required=True, type=Path, help="the corpus folder (synthetic: generated there)")
+    p.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default="cpu")
+    p.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
+    p.add_argument("--models", nargs="+", choices=["deepspeaker", "resnet34", "resnet50", "seresnet"],
+                   default=None, help="default: all four")
+    p.add_argument("--recipes", nargs="+", choices=["reference", "improved"], default=["reference", "improved"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=_jobs, default=2, help="worker processes for preprocessing")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
 
     p = add("baseline", "mean-MFCC + cosine baseline: SI accuracy and pairwise EER, as JSON", _cmd_baseline)
     p.add_argument("--manifest", required=True, type=Path)

@@ -15,6 +15,9 @@ Modules
 :mod:`~speakerlib.evaluation.identification`
     Closed-set identification with random enrolment, top-1/top-5, confusion,
     per-group accuracy.
+:mod:`~speakerlib.evaluation.run`
+    :func:`evaluate`: one protocol on an embedding file and a manifest, written
+    to a folder as ``metrics.json`` and figures (the ``speakerlib evaluate`` command).
 :mod:`~speakerlib.evaluation.plots`
     ROC, DET, score histograms, confusion matrix, 2-D embedding maps (import
     it explicitly; it loads matplotlib).
@@ -31,6 +34,7 @@ from speakerlib.evaluation.errors import (
 )
 from speakerlib.evaluation.identification import closed_set_accuracy, si_protocol
 from speakerlib.evaluation.reference import membership_reference, reference_metrics, si_reference
+from speakerlib.evaluation.run import PROTOCOLS, evaluate
 from speakerlib.evaluation.verification import (
     apply_threshold,
     det_curve,
@@ -44,6 +48,8 @@ from speakerlib.evaluation.verification import (
 )
 
 __all__ = [
+    "evaluate",
+    "PROTOCOLS",
     "EvaluationError",
     "EmbeddingFileError",
     "UnknownUtteranceError",

@@ -1,0 +1,67 @@
+"""speakerlib reproduce: the whole pipeline on a small corpus, resumable, results.json complete."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from speakerlib.cli import main  # noqa: E402
+from speakerlib.reproduce import HEADLINE, reproduce  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def reproduced(synthetic_store, tmp_path_factory):
+    _, store = synthetic_store
+    corpus = store.parent / "corpus"
+    out = tmp_path_factory.mktemp("reproduce") / "out"
+    record = reproduce("librispeech", corpus, out, profile="smoke", models=("seresnet",), bootstrap=50,
+                       progress=False)
+    return corpus, out, record
+
+
+def test_results_cover_every_recipe_and_protocol(reproduced):
+    _, out, record = reproduced
+    assert json.loads((out / "results.json").read_text()) == record
+    assert [(r["model"], r["recipe"]) for r in record["runs"]] == [("seresnet", "reference"),
+                                                                    ("seresnet", "improved")]
+    split = record["split"]
+    assert set(split) == {"train", "dev", "test"}
+    assert sum(p["speakers"] for p in split.values()) == 12
+    for run in record["runs"]:
+        assert set(run["protocols"]) == {"si-reference", "si", "sv-reference", "sv"}
+        sv = run["protocols"]["sv"]
+        assert 0 <= sv["eer"] <= 1 and sv["n_target"] > 0 and "ci95" in sv
+        assert run["protocols"]["si"]["n_speakers"] == split["test"]["speakers"]
+        assert run["parameters"] > 0 and run["train_minutes"] > 0
+        for protocol in run["protocols"]:
+            assert (out / "eval" / f"seresnet-{run['recipe']}" / protocol / "metrics.json").is_file()
+    assert (out / "eval" / "seresnet-improved" / "sv" / "det.png").is_file()
+    table = pd.read_csv(out / "results.csv")
+    assert list(table.columns[-len(HEADLINE):]) == [column for column, _, _ in HEADLINE]
+    assert len(table) == 2
+
+
+def test_a_second_call_reuses_everything(reproduced):
+    corpus, out, record = reproduced
+    weights = out / "runs" / "seresnet-reference" / "embedding.keras"
+    before = weights.stat().st_mtime_ns
+    again = reproduce("librispeech", corpus, out, profile="smoke", models=("seresnet",), bootstrap=50,
+                      progress=False)
+    assert weights.stat().st_mtime_ns == before
+    assert [r["protocols"] for r in again["runs"]] == [r["protocols"] for r in record["runs"]]
+
+
+def test_reproduce_command_and_errors(reproduced, tmp_path, capsys):
+    corpus, out, _ = reproduced
+    code = main(["reproduce", "--corpus", "librispeech", "--root", str(corpus), "--profile", "smoke",
+                 "--out", str(out), "--models", "seresnet", "--bootstrap", "50", "--quiet"])
+    assert code == 0
+    assert "SV EER" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="valid"):
+        reproduce("voxceleb", corpus, tmp_path)
+    assert main(["reproduce", "--corpus", "timit", "--root", str(tmp_path / "none"), "--out",
+                 str(tmp_path / "o"), "--quiet"]) == 1
