@@ -178,6 +178,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(result.summary())
     print(f"run folder: {result.run_dir} (history: {result.run_dir / 'history.csv'}; "
           f"embedding model: {result.embedding_path})")
+    if args.triplet_epochs:
+        from speakerlib.train import finetune_triplet
+
+        tuned = finetune_triplet(result.run_dir, epochs=args.triplet_epochs, progress=not args.quiet)
+        print(f"triplet fine-tune: best dev EER {tuned.state['best_dev_eer']:.3f} at epoch "
+              f"{tuned.state['best_epoch']} (0 = before); embedding model: {tuned.embedding_path}")
     return 0
 
 
@@ -310,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="run folder (config, history, checkpoints, model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None, help="override the profile's number of epochs")
+    p.add_argument("--triplet-epochs", type=int, default=0, metavar="N",
+                   help="then fine-tune the embedding with DeepSpeaker's triplet loss for N epochs "
+                        "(into RUN_DIR/triplet)")
 
     p = add("embed", "embed every utterance of a manifest with a trained model, into one .npz", _cmd_embed)
     p.add_argument("--model", required=True, type=Path, help="a finished run folder (or its embedding.keras)")

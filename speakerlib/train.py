@@ -79,6 +79,7 @@ __all__ = [
     "PROFILES",
     "TrainResult",
     "train",
+    "finetune_triplet",
     "load_run",
     "training_parts",
 ]
@@ -412,18 +413,26 @@ def _crop_batch_fn(data: _Frames, *, crop_frames: int, random_crop: bool, normal
     return crop
 
 
-def _train_dataset(data: _Frames, labels: np.ndarray, *, batch_size: int, crop_frames: int,
-                   random_crop: bool, normalize: str, seed: int, epoch: int):
+def _batches_dataset(data: _Frames, labels: np.ndarray, batches: np.ndarray, *, crop_frames: int,
+                     random_crop: bool, normalize: str, seed: int, epoch: int):
+    """A tf.data pipeline over given index batches: (features, labels) per batch."""
     import tensorflow as tf
 
-    batches = _epoch_batches(len(data.ids), batch_size, seed, epoch)
     seeds = np.random.default_rng([seed, epoch, 11]).integers(0, 2**31 - 1, size=(len(batches), 2))
     crop = _crop_batch_fn(data, crop_frames=crop_frames, random_crop=random_crop, normalize=normalize)
     label_table = tf.constant(labels.astype(np.int32))
-    ds = tf.data.Dataset.from_tensor_slices((batches, seeds))
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(batches, dtype=np.int64), seeds))
     ds = ds.map(lambda idx, s: (crop(idx, s), tf.gather(label_table, idx)),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(2), len(batches)
+    return ds.prefetch(2)
+
+
+def _train_dataset(data: _Frames, labels: np.ndarray, *, batch_size: int, crop_frames: int,
+                   random_crop: bool, normalize: str, seed: int, epoch: int):
+    batches = _epoch_batches(len(data.ids), batch_size, seed, epoch)
+    ds = _batches_dataset(data, labels, batches, crop_frames=crop_frames, random_crop=random_crop,
+                          normalize=normalize, seed=seed, epoch=epoch)
+    return ds, len(batches)
 
 
 def _fixed_crops(data: _Frames, labels: np.ndarray | None, *, crop_frames: int, normalize: str,
@@ -946,3 +955,167 @@ def train(
     if progress:
         print(result.summary())
     return result
+
+
+def finetune_triplet(
+    run_dir: str | Path,
+    *,
+    epochs: int = 5,
+    margin: float = 0.1,
+    speakers_per_batch: int = 8,
+    utterances_per_speaker: int = 4,
+    learning_rate: float = 1e-4,
+    seed: int | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """DeepSpeaker's second stage: fine-tune a finished run's embedding with the triplet loss.
+
+    Li et al. (2017) pre-train with softmax and then fine-tune the embedding
+    with a triplet loss on cosine similarity; the reference keeps such a
+    fine-tune in a side folder. Here the kept (best dev EER) embedding model
+    of ``run_dir`` is trained further with
+    :class:`speakerlib.losses.BatchHardTripletLoss` (every anchor-positive
+    pair in a batch against the anchor's hardest negative) on batches of
+    ``speakers_per_batch`` training speakers x ``utterances_per_speaker``
+    utterances (:func:`speakerlib.losses.pk_batch_indices`), with Adam.
+    The run's own crops and normalisation are used; dev EER selects the kept
+    epoch as in :func:`train` (epoch 0, the starting point, counts: the
+    fine-tune only replaces it when it does better).
+
+    The result is a run folder of its own, ``run_dir/triplet``, with the same
+    files as a training run (so :func:`speakerlib.embed.embed_store` and the
+    evaluation read it the same way); it resumes after an interruption.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A finished :func:`train` run.
+    epochs : int >= 1
+    margin : float >= 0
+        The cosine margin (the reference's side folder: 0.1).
+    speakers_per_batch, utterances_per_speaker : int >= 2
+        P and K.
+    learning_rate : float > 0
+    seed : int, optional
+        Default: the run's seed.
+    progress : bool
+
+    Returns
+    -------
+    TrainResult
+        Of ``run_dir/triplet``; its history has ``loss`` (the triplet loss),
+        ``dev_eer`` and ``dev_si_accuracy`` per epoch, row 0 being the start.
+
+    Raises
+    ------
+    TrainingError
+        If the run is not finished, or the folder holds a fine-tune made with
+        other settings.
+    CheckpointError
+        As :func:`train`.
+    """
+    import keras
+    from tqdm.auto import tqdm
+
+    from speakerlib.embed import load_embedding_model
+    from speakerlib.losses import BatchHardTripletLoss, pk_batch_indices
+    from speakerlib.prepare import load_store
+
+    base = load_run(run_dir)
+    if not base.state.get("finished"):
+        raise TrainingError(f"{base.run_dir} is not a finished run: finish it first (train resumes it).")
+    seed = base.config["seed"] if seed is None else int(seed)
+    out = base.run_dir / "triplet"
+    config = {
+        **{k: base.config[k] for k in ("model", "recipe", "profile", "crop_frames", "eval_frames",
+                                       "input_bins", "store", "store_config", "speakers")},
+        "seed": seed,
+        "stage": "triplet",
+        "base_run": str(base.run_dir),
+        "triplet": {"epochs": int(epochs), "margin": float(margin), "speakers_per_batch": int(speakers_per_batch),
+                    "utterances_per_speaker": int(utterances_per_speaker),
+                    "learning_rate": float(learning_rate)},
+    }
+    state = {"epochs_done": 0, "best_epoch": 0, "best_dev_eer": None, "stopped_early": False,
+             "finished": False, "train_seconds": 0.0, "resumed_from": None, "replicas": 1}
+    history: list[dict] = []
+    if (out / CONFIG_NAME).is_file():
+        diff = _describe_difference(_comparable(json.loads((out / CONFIG_NAME).read_text())), config)
+        if diff:
+            raise TrainingError(f"{out} holds a fine-tune with other settings: " + "; ".join(diff[:6])
+                                + ". Delete it to fine-tune again.")
+        if (out / STATE_NAME).is_file():
+            state = json.loads((out / STATE_NAME).read_text())
+        if state.get("finished"):
+            return load_run(out)
+        if state["epochs_done"] > 0:
+            if not (out / LAST_NAME).is_file():
+                raise CheckpointError(f"{out / STATE_NAME} says {state['epochs_done']} epochs were done but "
+                                      f"{out / LAST_NAME} is missing. Delete {out} to fine-tune again.")
+            history = pd.read_csv(out / HISTORY_NAME).to_dict("records")[: state["epochs_done"] + 1]
+            state["resumed_from"] = state["epochs_done"]
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomically(out / CONFIG_NAME, json.dumps({**config, "hardware": _hardware()}, indent=2))
+
+    store = load_store(base.config["store"])
+    parts = pd.read_csv(base.run_dir / SPLIT_NAME, dtype={"utt_id": str, "speaker": str})
+    train_rows = parts[parts["part"] == "train"]
+    dev_rows = parts[parts["part"] == "dev"]
+    profile = base.config["profile"]
+    if profile.get("max_dev_utterances") and len(dev_rows) > profile["max_dev_utterances"]:
+        dev_rows = dev_rows.sample(profile["max_dev_utterances"], random_state=seed).sort_index()
+    train_data = _load_frames(store, train_rows["utt_id"].tolist())
+    dev_data = _load_frames(store, dev_rows["utt_id"].tolist())
+    labels = np.array([config["speakers"].index(s) for s in train_rows["speaker"]])
+    recipe = config["recipe"]
+    evaluate_dev = dict(crop_frames=config["eval_frames"], normalize=recipe["normalize"], seed=seed)
+
+    keras.utils.set_random_seed(seed)
+    if state["epochs_done"] > 0:
+        model = _load_checkpoint(out / LAST_NAME, f"{config['model']}_embedding")
+    else:
+        model = load_embedding_model(base.run_dir)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                      loss=BatchHardTripletLoss(margin=margin))
+        start = _dev_metrics(model, dev_data, dev_rows["speaker"].to_numpy(), **evaluate_dev)
+        history = [{"epoch": 0, "loss": float("nan"), **start}]
+        state["best_dev_eer"] = start["dev_eer"]
+        _save_model_atomically(model, out / BEST_NAME)
+
+    bar = tqdm(total=epochs, initial=state["epochs_done"], desc=f"{config['model']}/triplet", unit="epoch",
+               disable=not progress)
+    try:
+        for epoch in range(state["epochs_done"], epochs):
+            began = time.perf_counter()
+            _reseed(model, seed, epoch)
+            rng = np.random.default_rng([seed, epoch, 17])
+            batches = np.stack(pk_batch_indices(labels, speakers_per_batch=speakers_per_batch,
+                                                utterances_per_speaker=utterances_per_speaker, rng=rng))
+            ds = _batches_dataset(train_data, labels, batches, crop_frames=config["crop_frames"],
+                                  random_crop=recipe["crop"] == "random", normalize=recipe["normalize"],
+                                  seed=seed, epoch=epoch)
+            logs = model.fit(ds, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0).history
+            row = {"epoch": epoch + 1, "loss": float(logs["loss"][-1])}
+            row.update(_dev_metrics(model, dev_data, dev_rows["speaker"].to_numpy(), **evaluate_dev))
+            row["seconds"] = time.perf_counter() - began
+            history.append(row)
+            _save_model_atomically(model, out / LAST_NAME)
+            if math.isfinite(row["dev_eer"]) and row["dev_eer"] < state["best_dev_eer"]:
+                _save_model_atomically(model, out / BEST_NAME)
+                state["best_epoch"], state["best_dev_eer"] = epoch + 1, row["dev_eer"]
+            state["epochs_done"] = epoch + 1
+            state["train_seconds"] = float(state["train_seconds"]) + row["seconds"]
+            frame = pd.DataFrame(history)
+            _write_atomically(out / HISTORY_NAME, frame.to_csv(index=False))
+            _write_atomically(out / "history.json", frame.to_json(orient="records", indent=1))
+            _write_atomically(out / STATE_NAME, json.dumps(state, indent=2))
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", dev_eer=f"{row['dev_eer']:.3f}")
+    finally:
+        bar.close()
+    parts.to_csv(out / SPLIT_NAME, index=False)
+    best = _load_checkpoint(out / BEST_NAME, f"{config['model']}_embedding")
+    _save_model_atomically(best, out / EMBEDDING_NAME)
+    state["finished"] = True
+    _write_atomically(out / STATE_NAME, json.dumps(state, indent=2))
+    return load_run(out)

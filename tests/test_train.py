@@ -293,3 +293,59 @@ def test_training_on_two_logical_cpu_devices(synthetic_store, tmp_path):
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
     assert np.isfinite(report["loss"])
+
+
+def test_triplet_finetune_starts_from_the_kept_model_and_never_does_worse_on_dev(learned, synthetic_store,
+                                                                                   tmp_path):
+    from speakerlib.embed import embed_store
+    from speakerlib.train import finetune_triplet
+
+    _, store = synthetic_store
+    result = finetune_triplet(learned.run_dir, epochs=2, speakers_per_batch=4, utterances_per_speaker=3,
+                              progress=False)
+    h = result.history
+    assert h["epoch"].tolist() == [0, 1, 2]
+    # Epoch 0 is the softmax run's kept model, scored on the same dev utterances.
+    assert h["dev_eer"].iloc[0] == pytest.approx(learned.state["best_dev_eer"])
+    assert np.isfinite(h["loss"].iloc[1:]).all() and (h["loss"].iloc[1:] >= 0).all()
+    assert result.state["best_dev_eer"] == pytest.approx(h["dev_eer"].min())
+    assert result.run_dir == learned.run_dir / "triplet" and result.state["finished"]
+    ids, emb = embed_store(result.run_dir, store)
+    assert emb.shape == (len(ids), 512)
+    assert finetune_triplet(learned.run_dir, epochs=2, speakers_per_batch=4, utterances_per_speaker=3,
+                            progress=False).state == result.state
+    with pytest.raises(TrainingError, match="other settings"):
+        finetune_triplet(learned.run_dir, epochs=3, speakers_per_batch=4, utterances_per_speaker=3,
+                         progress=False)
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(learned.run_dir, unfinished)
+    state = json.loads((unfinished / "state.json").read_text())
+    (unfinished / "state.json").write_text(json.dumps({**state, "finished": False}))
+    with pytest.raises(TrainingError, match="not a finished run"):
+        finetune_triplet(unfinished, epochs=1, progress=False)
+
+
+def test_train_and_embed_commands(synthetic_store, tmp_path, capsys):
+    from speakerlib.cli import main
+    from speakerlib.data.manifest import write_manifest
+    from speakerlib.evaluation import load_embeddings
+
+    manifest, store = synthetic_store
+    run = tmp_path / "run"
+    assert main(["train", "--model", "resnet34", "--recipe", "improved", "--profile", "smoke",
+                 "--features", str(store), "--out", str(run), "--epochs", "1", "--quiet"]) == 0
+    assert "run folder" in capsys.readouterr().out
+    assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
+    test_part = manifest[manifest["split"] == "test"]
+    csv = write_manifest(test_part, tmp_path / "test.csv")
+    out = tmp_path / "emb.npz"
+    assert main(["embed", "--model", str(run), "--manifest", str(csv), "--out", str(out), "--quiet"]) == 0
+    ids, X = load_embeddings(out)
+    assert sorted(ids) == sorted(test_part["utt_id"]) and X.shape == (len(test_part), 512)
+    # The embeddings from audio equal those from the training store (same preprocessing).
+    from speakerlib.embed import embed_store
+
+    ids2, X2 = embed_store(run, store, ids=list(ids))
+    np.testing.assert_allclose(X, X2, atol=1e-5)
+    assert main(["embed", "--model", str(tmp_path / "nothing"), "--manifest", str(csv), "--out",
+                 str(out), "--quiet"]) == 1
