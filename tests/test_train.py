@@ -47,7 +47,7 @@ def test_profiles_and_recipes_exist():
         ("fixed", "per_frame", 1e-5, False)
     imp = RECIPES["improved"]
     assert (imp.loss, imp.crop, imp.normalize, imp.spec_augment) == \
-        ("aam", "random", "per_utterance", True)
+        ("aam", "random", "per_frame", True)
     assert PROFILES["gpu"].epochs == 300 and PROFILES["gpu"].width == 1.0
     with pytest.raises(ValueError, match="Recipe.loss"):
         type(ref)(name="x", loss="hinge")
