@@ -267,7 +267,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(name="smoke", epochs=2, width=0.125, batch_size=16, max_dev_utterances=64,
                      bn_momentum=0.5),
     # The book's default on a 2-core CPU: minutes per model on the synthetic corpus.
-    "cpu": Profile(name="cpu", epochs=12, patience=5, width=0.5, widths=(("deepspeaker", 0.25),),
+    "cpu": Profile(name="cpu", epochs=8, patience=4, width=0.5, widths=(("deepspeaker", 0.25),),
                    max_dev_utterances=400, bn_momentum=0.9),
     # Paper scale: the reference's epoch budget with early stopping on dev.
     "gpu": Profile(name="gpu", epochs=300, patience=20, width=1.0, mixed_precision=True),
