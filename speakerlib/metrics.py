@@ -25,39 +25,48 @@ from numpy.typing import ArrayLike
 __all__ = ["error_rates", "eer"]
 
 
-def _check_trials(scores: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a trial list; return ``(scores float64, labels bool)``."""
+def _check_trials(scores: ArrayLike, labels: ArrayLike, *, score_error: type[Exception] = ValueError,
+                  label_error: type[Exception] = ValueError) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a trial list; return ``(scores float64, labels bool)``.
+
+    ``score_error`` is raised for shapes, lengths and non-numeric or
+    non-finite scores, ``label_error`` for labels other than 0/1 and for a
+    list with a single class (both ``ValueError`` here; the evaluation
+    package passes its own subclasses).
+    """
     s = np.asarray(scores)
     y = np.asarray(labels)
     if s.ndim != 1 or y.ndim != 1:
-        raise ValueError(
+        raise score_error(
             f"expected 1-D scores and labels, found shapes {s.shape} and {y.shape}. "
             "Flatten them (one score and one label per trial)."
         )
     if s.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"expected one label per score, found {s.shape[0]} scores and {y.shape[0]} labels."
+        raise score_error(
+            f"expected one label per score, found {s.shape[0]} scores and {y.shape[0]} labels. "
+            "Score the same trial list the labels come from."
         )
     if s.shape[0] == 0:
-        raise ValueError("expected at least one trial, found empty scores and labels.")
+        raise score_error("expected at least one trial, found empty scores and labels.")
     if not (np.issubdtype(s.dtype, np.number) or s.dtype == bool):
-        raise ValueError(f"expected numeric scores, found dtype {s.dtype}.")
+        raise score_error(f"expected numeric scores, found dtype {s.dtype}.")
     s = s.astype(np.float64)
     bad = ~np.isfinite(s)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise ValueError(
+        raise score_error(
             f"expected finite scores, found {int(bad.sum())} NaN or infinite "
-            f"(first at index {first}: {s[first]}). Fix the scoring step that produced them."
+            f"(first at index {first}: {s[first]}). Fix the embeddings or the scoring step that "
+            "produced them."
         )
     if y.dtype == bool:
         is_target = y
     else:
         if not np.issubdtype(y.dtype, np.number):
-            raise ValueError(f"expected labels 0/1 or bool, found dtype {y.dtype}.")
+            raise label_error(f"expected labels 0/1 or bool, found dtype {y.dtype}.")
         values = np.unique(y)
         if not np.isin(values, (0, 1)).all():
-            raise ValueError(
+            raise label_error(
                 f"expected labels 0 (non-target) and 1 (target), found the values "
                 f"{values[:10].tolist()}."
             )
@@ -65,9 +74,9 @@ def _check_trials(scores: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.
     n_target = int(is_target.sum())
     if n_target == 0 or n_target == is_target.size:
         which = "target" if n_target else "non-target"
-        raise ValueError(
+        raise label_error(
             f"expected both target and non-target trials, found only {which} trials "
-            f"({is_target.size} of them). Error rates need both classes."
+            f"({is_target.size} of them). Error rates need both classes; check the trial list."
         )
     return s, is_target
 

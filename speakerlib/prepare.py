@@ -487,14 +487,15 @@ def _write_csv_atomically(path: Path, frame: pd.DataFrame) -> None:
     os.replace(partial, path)
 
 
-def _describe_difference(stored: dict, asked: dict, prefix: str = "") -> list[str]:
+def _describe_difference(stored: dict, asked: dict, prefix: str = "", *, where: str = "store") -> list[str]:
+    """One line per setting that differs: ``key: <where> has X, asked for Y`` (nested keys dotted)."""
     lines = []
     for key in sorted(set(stored) | set(asked)):
         a, b = stored.get(key), asked.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            lines += _describe_difference(a, b, f"{prefix}{key}.")
+            lines += _describe_difference(a, b, f"{prefix}{key}.", where=where)
         elif a != b:
-            lines.append(f"{prefix}{key}: store {a!r}, this run {b!r}")
+            lines.append(f"{prefix}{key}: {where} has {a!r}, asked for {b!r}")
     return lines
 
 

@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 
 from speakerlib.errors import CheckpointError, FeatureError, TrainingError
+from speakerlib.prepare import _describe_difference
 
 __all__ = [
     "Recipe",
@@ -612,17 +613,6 @@ def _comparable(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in ("created", "speakerlib_version", "hardware")}
 
 
-def _describe_difference(old: dict, new: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _describe_difference(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: run folder has {a!r}, asked for {b!r}")
-    return out
-
-
 def _hardware() -> dict:
     import tensorflow as tf
 
@@ -833,7 +823,7 @@ def train(
     history: list[dict] = []
     if (run_dir / CONFIG_NAME).is_file():
         old = json.loads((run_dir / CONFIG_NAME).read_text())
-        diff = _describe_difference(_comparable(old), _comparable(config))
+        diff = _describe_difference(_comparable(old), _comparable(config), where="run folder")
         if diff:
             raise TrainingError(
                 f"run folder {run_dir} was made with another configuration: " + "; ".join(diff[:6])
@@ -1045,7 +1035,8 @@ def finetune_triplet(
              "finished": False, "train_seconds": 0.0, "resumed_from": None, "replicas": 1}
     history: list[dict] = []
     if (out / CONFIG_NAME).is_file():
-        diff = _describe_difference(_comparable(json.loads((out / CONFIG_NAME).read_text())), config)
+        diff = _describe_difference(_comparable(json.loads((out / CONFIG_NAME).read_text())), config,
+                                    where="run folder")
         if diff:
             raise TrainingError(f"{out} holds a fine-tune with other settings: " + "; ".join(diff[:6])
                                 + ". Delete it to fine-tune again.")

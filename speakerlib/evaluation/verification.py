@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike
 from speakerlib.errors import ManifestError
 from speakerlib.evaluation.embeddings import align
 from speakerlib.evaluation.errors import ScoreError, TrialListError
-from speakerlib.metrics import eer, error_rates
+from speakerlib.metrics import _check_trials, eer, error_rates
 
 __all__ = [
     "make_trials",
@@ -58,51 +58,11 @@ TRIAL_COLUMNS: tuple[str, str, str] = ("label", "enrol", "test")
 def _check_scores(scores: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Validate one score and one 0/1 label per trial; return ``(float64 scores, bool labels)``.
 
-    Raises :class:`ScoreError` for shapes, lengths and non-finite scores and
-    :class:`TrialListError` for labels other than 0/1 or a single class.
+    :func:`speakerlib.metrics._check_trials`, raising :class:`ScoreError` for
+    shapes, lengths and non-finite scores and :class:`TrialListError` for
+    labels other than 0/1 or a single class.
     """
-    s = np.asarray(scores)
-    y = np.asarray(labels)
-    if s.ndim != 1 or y.ndim != 1:
-        raise ScoreError(
-            f"expected 1-D scores and labels (one per trial), found shapes {s.shape} and {y.shape}."
-        )
-    if s.shape[0] != y.shape[0]:
-        raise ScoreError(
-            f"expected one label per score, found {s.shape[0]} scores and {y.shape[0]} labels. "
-            "Score the same trial list the labels come from."
-        )
-    if s.shape[0] == 0:
-        raise ScoreError("expected at least one trial, found none.")
-    if not (np.issubdtype(s.dtype, np.number) or s.dtype == bool):
-        raise ScoreError(f"expected numeric scores, found dtype {s.dtype}.")
-    s = s.astype(np.float64)
-    bad = ~np.isfinite(s)
-    if bad.any():
-        where = np.flatnonzero(bad)
-        raise ScoreError(
-            f"expected finite scores, found {where.size} NaN or infinite ones (first at trial "
-            f"{int(where[0])}: {s[where[0]]}). Fix the embeddings or the scoring step that made them."
-        )
-    if y.dtype == bool:
-        is_target = y
-    else:
-        if not np.issubdtype(y.dtype, np.number):
-            raise TrialListError(f"expected labels 0/1 or bool, found dtype {y.dtype}.")
-        values = np.unique(y)
-        if not np.isin(values, (0, 1)).all():
-            raise TrialListError(
-                f"expected labels 0 (non-target) and 1 (target), found the values {values[:10].tolist()}."
-            )
-        is_target = y == 1
-    n_target = int(is_target.sum())
-    if n_target in (0, is_target.size):
-        which = "target" if n_target else "non-target"
-        raise TrialListError(
-            f"expected both target and non-target trials, found only {which} trials "
-            f"({is_target.size}). Error rates need both classes; check the trial list."
-        )
-    return s, is_target
+    return _check_trials(scores, labels, score_error=ScoreError, label_error=TrialListError)
 
 
 def _check_trial_frame(trials: pd.DataFrame, *, need_label: bool) -> None:
