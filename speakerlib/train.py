@@ -356,10 +356,24 @@ class _Frames:
     offsets: np.ndarray  # (N,) int64
     lengths: np.ndarray  # (N,) int64
     ids: list[str]
+    _per_frame: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def bins(self) -> int:
         return int(self.frames.shape[1])
+
+    def per_frame_normalized(self) -> np.ndarray:
+        """The frames z-normalised each over its bins (computed once, then kept).
+
+        Per-frame statistics do not depend on which crop a frame falls in, so
+        the pipeline can gather already-normalised frames instead of
+        normalising every batch again.
+        """
+        if self._per_frame is None:
+            from speakerlib.features import normalize
+
+            self._per_frame = normalize(self.frames, mode="per_frame") if len(self.frames) else self.frames
+        return self._per_frame
 
 
 def _load_frames(store, ids: list[str]) -> _Frames:
@@ -398,7 +412,10 @@ def _crop_batch_fn(data: _Frames, *, crop_frames: int, random_crop: bool, normal
 
     from speakerlib.tf_features import normalize_tf
 
-    frames = tf.constant(data.frames)
+    if normalize == "per_frame":  # the same per-frame statistics every time: normalise once
+        frames, normalize = tf.constant(data.per_frame_normalized()), "none"
+    else:
+        frames = tf.constant(data.frames)
     offsets = tf.constant(data.offsets)
     lengths = tf.constant(data.lengths)
     steps = tf.range(crop_frames, dtype=tf.int64)
