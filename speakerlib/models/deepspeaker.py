@@ -41,6 +41,7 @@ from __future__ import annotations
 import keras
 
 from speakerlib.models.layers import (
+    conv2d,
     CLIPPED_RELU_CEILING,
     POOLINGS,
     check_input_shape,
@@ -65,25 +66,14 @@ def _clipped_relu(name: str):
     return keras.layers.ReLU(max_value=CLIPPED_RELU_CEILING, name=name)
 
 
-def _conv(filters: int, kernel: int, stride: int, regularizer, name: str):
-    return keras.layers.Conv2D(
-        filters,
-        kernel,
-        strides=stride,
-        padding="same",
-        use_bias=False,
-        kernel_initializer="he_normal",
-        kernel_regularizer=regularizer,
-        name=name,
-    )
 
 
 def _residual_block(x, filters: int, regularizer, prefix: str):
     shortcut = x
-    x = _conv(filters, 3, 1, regularizer, f"{prefix}_conv1")(x)
+    x = conv2d(filters, 3, 1, regularizer, f"{prefix}_conv1")(x)
     x = keras.layers.BatchNormalization(name=f"{prefix}_bn1")(x)
     x = _clipped_relu(f"{prefix}_relu1")(x)
-    x = _conv(filters, 3, 1, regularizer, f"{prefix}_conv2")(x)
+    x = conv2d(filters, 3, 1, regularizer, f"{prefix}_conv2")(x)
     x = keras.layers.BatchNormalization(name=f"{prefix}_bn2")(x)
     x = keras.layers.Add(name=f"{prefix}_add")([x, shortcut])
     return _clipped_relu(f"{prefix}_out")(x)
@@ -136,7 +126,7 @@ def build_deepspeaker(
     for stage, channels in enumerate(DEEPSPEAKER_CHANNELS, start=1):
         filters = scale_channels(channels, width)
         prefix = f"stage{stage}"
-        x = _conv(filters, 5, 2, regularizer, f"{prefix}_conv5x5")(x)
+        x = conv2d(filters, 5, 2, regularizer, f"{prefix}_conv5x5")(x)
         x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
         x = _clipped_relu(f"{prefix}_relu")(x)
         for block in range(1, DEEPSPEAKER_BLOCKS + 1):

@@ -243,6 +243,21 @@ def scale_channels(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
+def conv2d(filters: int, kernel: int, stride: int, regularizer, name: str) -> keras.layers.Conv2D:
+    """The convolution every model here uses: "same" padding, no bias (a batch
+    normalisation follows), He-normal initialisation, the given L2 regulariser."""
+    return keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=regularizer,
+        name=name,
+    )
+
+
 def kernel_regularizer(weight_decay: float):
     """``keras.regularizers.L2(weight_decay)``, or None when it is 0.
 

@@ -57,6 +57,7 @@ from __future__ import annotations
 import keras
 
 from speakerlib.models.layers import (
+    conv2d,
     POOLINGS,
     ModelConfigError,
     check_input_shape,
@@ -87,17 +88,6 @@ BOTTLENECK_EXPANSION = 4
 TOTAL_STRIDE = 32
 
 
-def _conv(filters: int, kernel: int, stride: int, regularizer, name: str):
-    return keras.layers.Conv2D(
-        filters,
-        kernel,
-        strides=stride,
-        padding="same",
-        use_bias=False,
-        kernel_initializer="he_normal",
-        kernel_regularizer=regularizer,
-        name=name,
-    )
 
 
 def _bn(name: str):
@@ -108,16 +98,16 @@ def _shortcut(x, filters: int, stride: int, regularizer, prefix: str):
     """Identity, or a 1x1 conv + BN projection when the shape changes."""
     if stride == 1 and x.shape[-1] == filters:
         return x
-    x = _conv(filters, 1, stride, regularizer, f"{prefix}_proj_conv")(x)
+    x = conv2d(filters, 1, stride, regularizer, f"{prefix}_proj_conv")(x)
     return _bn(f"{prefix}_proj_bn")(x)
 
 
 def _basic_block(x, filters: int, stride: int, regularizer, prefix: str):
     shortcut = _shortcut(x, filters, stride, regularizer, prefix)
-    x = _conv(filters, 3, stride, regularizer, f"{prefix}_conv1")(x)
+    x = conv2d(filters, 3, stride, regularizer, f"{prefix}_conv1")(x)
     x = _bn(f"{prefix}_bn1")(x)
     x = keras.layers.ReLU(name=f"{prefix}_relu1")(x)
-    x = _conv(filters, 3, 1, regularizer, f"{prefix}_conv2")(x)
+    x = conv2d(filters, 3, 1, regularizer, f"{prefix}_conv2")(x)
     x = _bn(f"{prefix}_bn2")(x)
     x = keras.layers.Add(name=f"{prefix}_add")([x, shortcut])
     return keras.layers.ReLU(name=f"{prefix}_out")(x)
@@ -126,13 +116,13 @@ def _basic_block(x, filters: int, stride: int, regularizer, prefix: str):
 def _bottleneck_block(x, filters: int, stride: int, regularizer, prefix: str):
     out_filters = BOTTLENECK_EXPANSION * filters
     shortcut = _shortcut(x, out_filters, stride, regularizer, prefix)
-    x = _conv(filters, 1, 1, regularizer, f"{prefix}_conv1")(x)
+    x = conv2d(filters, 1, 1, regularizer, f"{prefix}_conv1")(x)
     x = _bn(f"{prefix}_bn1")(x)
     x = keras.layers.ReLU(name=f"{prefix}_relu1")(x)
-    x = _conv(filters, 3, stride, regularizer, f"{prefix}_conv2")(x)
+    x = conv2d(filters, 3, stride, regularizer, f"{prefix}_conv2")(x)
     x = _bn(f"{prefix}_bn2")(x)
     x = keras.layers.ReLU(name=f"{prefix}_relu2")(x)
-    x = _conv(out_filters, 1, 1, regularizer, f"{prefix}_conv3")(x)
+    x = conv2d(out_filters, 1, 1, regularizer, f"{prefix}_conv3")(x)
     x = _bn(f"{prefix}_bn3")(x)
     x = keras.layers.Add(name=f"{prefix}_add")([x, shortcut])
     return keras.layers.ReLU(name=f"{prefix}_out")(x)
@@ -194,7 +184,7 @@ def build_resnet(
     block_fn = _basic_block if depth == 34 else _bottleneck_block
 
     inputs = keras.Input(shape=shape, dtype="float32", name="features")
-    x = _conv(scale_channels(RESNET_CHANNELS[0], width), 7, 2, regularizer, "stem_conv7x7")(inputs)
+    x = conv2d(scale_channels(RESNET_CHANNELS[0], width), 7, 2, regularizer, "stem_conv7x7")(inputs)
     x = _bn("stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     if stem_pool:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import keras
 
 from speakerlib.models.layers import (
+    conv2d,
     POOLINGS,
     SqueezeExcitation,
     check_input_shape,
@@ -76,32 +77,21 @@ DROPOUT_RATE = 0.1
 TOTAL_STRIDE = 16
 
 
-def _conv(filters: int, kernel: int, stride: int, regularizer, name: str):
-    return keras.layers.Conv2D(
-        filters,
-        kernel,
-        strides=stride,
-        padding="same",
-        use_bias=False,
-        kernel_initializer="he_normal",
-        kernel_regularizer=regularizer,
-        name=name,
-    )
 
 
 def _bottleneck_unit(x, inner: int, out: int, stride: int, regularizer, prefix: str):
     if stride == 1 and x.shape[-1] == out:
         shortcut = x
     else:
-        shortcut = _conv(out, 1, stride, regularizer, f"{prefix}_proj_conv")(x)
+        shortcut = conv2d(out, 1, stride, regularizer, f"{prefix}_proj_conv")(x)
         shortcut = keras.layers.BatchNormalization(name=f"{prefix}_proj_bn")(shortcut)
-    x = _conv(inner, 1, 1, regularizer, f"{prefix}_conv1")(x)
+    x = conv2d(inner, 1, 1, regularizer, f"{prefix}_conv1")(x)
     x = keras.layers.BatchNormalization(name=f"{prefix}_bn1")(x)
     x = keras.layers.ELU(name=f"{prefix}_elu1")(x)
-    x = _conv(inner, 3, stride, regularizer, f"{prefix}_conv2")(x)
+    x = conv2d(inner, 3, stride, regularizer, f"{prefix}_conv2")(x)
     x = keras.layers.BatchNormalization(name=f"{prefix}_bn2")(x)
     x = keras.layers.ELU(name=f"{prefix}_elu2")(x)
-    x = _conv(out, 1, 1, regularizer, f"{prefix}_conv3")(x)
+    x = conv2d(out, 1, 1, regularizer, f"{prefix}_conv3")(x)
     x = keras.layers.BatchNormalization(name=f"{prefix}_bn3")(x)
     x = keras.layers.Add(name=f"{prefix}_add")([x, shortcut])
     return keras.layers.ELU(name=f"{prefix}_out")(x)
@@ -151,7 +141,7 @@ def build_seresnet(
     regularizer = kernel_regularizer(weight_decay)
 
     inputs = keras.Input(shape=shape, dtype="float32", name="features")
-    x = _conv(scale_channels(SERESNET_STEM_CHANNELS, width), 3, 1, regularizer, "stem_conv3x3")(
+    x = conv2d(scale_channels(SERESNET_STEM_CHANNELS, width), 3, 1, regularizer, "stem_conv3x3")(
         inputs
     )
     x = keras.layers.BatchNormalization(name="stem_bn")(x)
