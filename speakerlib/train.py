@@ -358,10 +358,6 @@ class _Frames:
     ids: list[str]
     _per_frame: np.ndarray | None = field(default=None, repr=False)
 
-    @property
-    def bins(self) -> int:
-        return int(self.frames.shape[1])
-
     def per_frame_normalized(self) -> np.ndarray:
         """The frames z-normalised each over its bins (computed once, then kept).
 
