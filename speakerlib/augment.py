@@ -47,6 +47,11 @@ class SpecAugment(keras.layers.Layer):
     call; ``seed=None`` draws a fresh seed. The generator's state is a
     variable, so use the layer inside a model, not inside ``tf.data``.
 
+    Input shape: ``(batch, frames, bins, channels)`` (channels usually 1) or
+    ``(batch, frames, bins)``; ``frames`` may be ``None``.
+
+    Output shape: the same as the input.
+
     Parameters
     ----------
     freq_masks : int >= 0
@@ -61,15 +66,6 @@ class SpecAugment(keras.layers.Layer):
         Seed of the layer's SeedGenerator.
     **kwargs
         Keras layer arguments (``name``...).
-
-    Input shape
-    -----------
-    ``(batch, frames, bins, channels)`` (channels usually 1) or
-    ``(batch, frames, bins)``; ``frames`` may be ``None``.
-
-    Output shape
-    ------------
-    Same as the input.
 
     Raises
     ------

@@ -227,7 +227,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     record = reproduce(args.corpus, args.root, args.out, profile=args.profile,
                        models=tuple(args.models) if args.models else None, recipes=tuple(args.recipes),
-                       seed=args.seed, jobs=args.jobs, bootstrap=args.bootstrap, progress=not args.quiet)
+                       seed=args.seed, fractions=tuple(args.fractions), jobs=args.jobs,
+                       bootstrap=args.bootstrap, progress=not args.quiet)
     print(headline_table(record).round(3).to_string())
     print(f"results: {args.out / 'results.json'} and {args.out / 'results.csv'}; figures in {args.out / 'eval'}")
     return 0
@@ -359,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None, help="default: all four")
     p.add_argument("--recipes", nargs="+", choices=["reference", "improved"], default=["reference", "improved"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fractions", nargs=3, type=float, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "DEV", "TEST"),
+                   help="speaker fractions of the split when the corpus has no train/test partition of its own")
     p.add_argument("--jobs", type=_jobs, default=2, help="worker processes for preprocessing")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
 

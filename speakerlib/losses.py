@@ -87,6 +87,10 @@ class CosineClassifier(keras.layers.Layer):
     under mixed precision the margin is applied to these cosines, and float16
     loses too much near cos = 1. Pass ``dtype`` to override.
 
+    Input shape: ``(batch, dim)`` embeddings, any scale.
+
+    Output shape: ``(batch, num_classes)`` cosines in [-1, 1].
+
     Parameters
     ----------
     num_classes : int >= 1
@@ -103,14 +107,6 @@ class CosineClassifier(keras.layers.Layer):
     ----------
     kernel : keras.Variable [shape=(dim, num_classes), dtype=float32]
         ``W``, one column per class; created when the layer is built.
-
-    Input shape
-    -----------
-    ``(batch, dim)`` embeddings, any scale.
-
-    Output shape
-    ------------
-    ``(batch, num_classes)`` cosines in [-1, 1].
 
     Raises
     ------

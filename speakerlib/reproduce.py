@@ -56,7 +56,8 @@ def _write_json(path: Path, record: dict) -> None:
     os.replace(tmp, path)
 
 
-def _manifest(corpus: str, root: Path, out: Path, seed: int, progress: bool) -> pd.DataFrame:
+def _manifest(corpus: str, root: Path, out: Path, seed: int, progress: bool,
+              fractions: tuple[float, float, float]) -> pd.DataFrame:
     from speakerlib.data.corpora import read_corpus
     from speakerlib.data.manifest import read_manifest, write_manifest
     from speakerlib.data.splits import corpus_split
@@ -70,7 +71,7 @@ def _manifest(corpus: str, root: Path, out: Path, seed: int, progress: bool) -> 
         manifest = generate_corpus(root, SynthConfig(seed=seed), progress=progress, jobs=2)
     else:
         manifest, _ = read_corpus(corpus, root, progress=progress)
-    manifest = corpus_split(manifest, seed=seed)
+    manifest = corpus_split(manifest, seed=seed, fractions=fractions)
     write_manifest(manifest, target)
     return read_manifest(target)
 
@@ -84,6 +85,7 @@ def reproduce(
     models: tuple[str, ...] | None = None,
     recipes: tuple[str, ...] = ("reference", "improved"),
     seed: int = 0,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
     jobs: int = 2,
     bootstrap: int = 1000,
     progress: bool = True,
@@ -104,6 +106,10 @@ def reproduce(
     recipes : tuple of str
     seed : int
         The split, the training and the evaluation seed.
+    fractions : (train, dev, test)
+        Speaker fractions of the split for a corpus without its own train/test
+        partition (TIMIT keeps its own; see :func:`speakerlib.data.splits.corpus_split`).
+        The manifest is split once: a resumed call reuses ``manifest.csv``.
     jobs : int
         Worker processes for preprocessing.
     bootstrap : int
@@ -143,7 +149,7 @@ def reproduce(
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    manifest = _manifest(corpus, root, out, seed, progress)
+    manifest = _manifest(corpus, root, out, seed, progress, tuple(fractions))
     summary = prepare(manifest, out / "store", jobs=jobs, progress=progress)
     store = load_store(summary.store)
     index = store.index.copy()
@@ -173,8 +179,7 @@ def reproduce(
                     continue
                 protocols[protocol] = evaluate((ids, X), index, protocol, folder, seed=seed,
                                                n_enrolled=n_enrolled, bootstrap=bootstrap)
-            h = result.history
-            best = h.loc[h["epoch"] == result.state["best_epoch"]].iloc[0]
+            best = result.best()
             width = PROFILES[profile].width_for(model)
             pooling = None if model == "deepspeaker" else result.config["recipe"]["pooling"]
             params = count_parameters(build_embedding_model(
@@ -184,13 +189,12 @@ def reproduce(
                 "recipe": recipe,
                 "parameters": int(params),
                 "width": width,
-                "epochs": int(len(h)),
-                "best_epoch": int(result.state["best_epoch"]),
-                "train_minutes": float(result.state["train_seconds"]) / 60,
-                "train_samples_per_s": float(h["samples_per_s"].iloc[1:].median() if len(h) > 1
-                                             else h["samples_per_s"].iloc[0]),
-                "dev_eer": float(best["dev_eer"]),
-                "val_accuracy": float(best.get("val_accuracy", np.nan)),
+                "epochs": best["epochs"],
+                "best_epoch": best["best epoch"],
+                "train_minutes": best["minutes"],
+                "train_samples_per_s": best["samples/s"],
+                "dev_eer": best["dev EER"],
+                "val_accuracy": best["val accuracy"],
                 "protocols": protocols,
             })
             if progress:
@@ -205,6 +209,7 @@ def reproduce(
         "root": str(root),
         "profile": profile,
         "seed": seed,
+        "split_fractions": list(fractions),
         "hardware": {
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),

@@ -64,6 +64,7 @@ import math
 import os
 import platform
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,7 @@ __all__ = [
     "RECIPES",
     "PROFILES",
     "TrainResult",
+    "runs_table",
     "train",
     "finetune_triplet",
     "load_run",
@@ -715,6 +717,42 @@ class TrainResult:
                 f"{self.config['profile']['name']}: {s.get('epochs_done')} epochs, best dev EER "
                 f"{s.get('best_dev_eer', float('nan')):.3f} at epoch {s.get('best_epoch')}, "
                 f"{s.get('train_seconds', 0):.0f} s")
+
+    def best(self) -> dict:
+        """The run in one table row: its length, and the kept epoch's figures.
+
+        Returns
+        -------
+        dict
+            ``epochs`` (run), ``best epoch`` (the kept checkpoint, chosen on
+            dev EER), that epoch's ``dev EER``, ``dev SI accuracy`` and
+            ``val accuracy``, ``samples/s`` (the median over epochs after
+            the first, which also pays for tracing; the first when there is
+            only one) and ``minutes`` of training.
+        """
+        h = self.history
+        best_epoch = int(self.state["best_epoch"])
+        row = h.loc[h["epoch"] == best_epoch].iloc[0]
+        speeds = h["samples_per_s"].iloc[1:] if len(h) > 1 else h["samples_per_s"]
+        return {
+            "epochs": int(len(h)),
+            "best epoch": best_epoch,
+            "dev EER": float(row["dev_eer"]),
+            "dev SI accuracy": float(row["dev_si_accuracy"]),
+            "val accuracy": float(row.get("val_accuracy", np.nan)),
+            "samples/s": float(speeds.median()),
+            "minutes": float(self.state.get("train_seconds", np.nan)) / 60,
+        }
+
+
+def runs_table(results: Mapping[str, TrainResult], index: str = "run") -> pd.DataFrame:
+    """One row per run (:meth:`TrainResult.best`), indexed by the mapping's keys.
+
+    >>> runs_table({"ResNet-34": r34, "ResNet-50": r50}, index="model")  # doctest: +SKIP
+    """
+    table = pd.DataFrame([result.best() for result in results.values()], index=list(results))
+    table.index.name = index
+    return table
 
 
 def load_run(run_dir: str | Path) -> TrainResult:

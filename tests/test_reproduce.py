@@ -45,6 +45,17 @@ def test_results_cover_every_recipe_and_protocol(reproduced):
     assert len(table) == 2
 
 
+def test_split_fractions_are_used_and_recorded(reproduced, tmp_path):
+    from speakerlib.reproduce import _manifest
+
+    corpus, _, record = reproduced
+    assert record["split_fractions"] == [0.6, 0.2, 0.2]
+    manifest = _manifest("librispeech", corpus, tmp_path, 0, False, (0.4, 0.2, 0.4))
+    speakers = manifest.groupby("split")["speaker"].nunique()
+    assert speakers.sum() == 12 and speakers["test"] > record["split"]["test"]["speakers"]
+    assert (tmp_path / "manifest.csv").is_file()
+
+
 def test_a_second_call_reuses_everything(reproduced):
     corpus, out, record = reproduced
     weights = out / "runs" / "seresnet-reference" / "embedding.keras"

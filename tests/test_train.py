@@ -20,7 +20,15 @@ pytest.importorskip("tensorflow")
 from speakerlib.errors import CheckpointError, FeatureError, TrainingError  # noqa: E402
 from speakerlib.models import MODEL_NAMES  # noqa: E402
 from speakerlib.prepare import load_store  # noqa: E402
-from speakerlib.train import PROFILES, RECIPES, Profile, load_run, train, training_parts  # noqa: E402
+from speakerlib.train import (  # noqa: E402
+    PROFILES,
+    RECIPES,
+    Profile,
+    load_run,
+    runs_table,
+    train,
+    training_parts,
+)
 
 # A profile for tests: the smoke profile, one epoch unless a test asks for more.
 TINY = Profile(name="test", epochs=1, width=0.125, batch_size=16, max_dev_utterances=40, bn_momentum=0.5)
@@ -104,6 +112,19 @@ def test_training_lowers_the_loss_and_beats_chance_on_dev(learned):
     # The closed-set val accuracy (held-out utterances of the training speakers) beats chance too.
     assert h["val_accuracy"].max() > 2.0 / len(learned.config["speakers"])
     assert learned.state["best_dev_eer"] == pytest.approx(h["dev_eer"].min())
+
+
+def test_best_row_and_runs_table(learned):
+    h = learned.history
+    kept = h.iloc[int(np.argmin(h["dev_eer"].to_numpy()))]  # the first epoch with the lowest dev EER
+    row = learned.best()
+    assert row["best epoch"] == kept["epoch"] and row["dev EER"] == kept["dev_eer"]
+    assert row["dev SI accuracy"] == kept["dev_si_accuracy"] and row["val accuracy"] == kept["val_accuracy"]
+    assert row["epochs"] == len(h) and row["minutes"] == pytest.approx(learned.state["train_seconds"] / 60)
+    assert row["samples/s"] == pytest.approx(np.median(h["samples_per_s"].to_numpy()[1:]))
+    table = runs_table({"a": learned, "b": learned}, index="model")
+    assert list(table.index) == ["a", "b"] and table.index.name == "model"
+    assert table.loc["b"].to_dict() == pytest.approx(row)
 
 
 def test_history_files_and_run_folder(learned):

@@ -8,7 +8,7 @@ differ, and recordings of one voice that differ in the ways real recordings
 differ.
 
 How a recording is made (a source-filter model, as in Klatt's synthesiser)
--------------------------------------------------------------------------
+--------------------------------------------------------------------------
 1. **Plan.** A duration, silence before and after, 2 or more phrases with
    pauses between them, and in each phrase a run of syllables: an optional
    consonant (a fricative such as ``S``, a plosive such as ``T`` with closure,
