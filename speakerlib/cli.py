@@ -234,6 +234,16 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    from speakerlib.reproduce import headline_table, transfer
+
+    record = transfer(args.source, args.corpus, args.root, args.out, seed=args.seed, jobs=args.jobs,
+                      bootstrap=args.bootstrap, progress=not args.quiet)
+    print(headline_table(record).round(3).to_string())
+    print(f"results: {args.out / 'results.json'} and {args.out / 'results.csv'}; figures in {args.out / 'eval'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``speakerlib`` command."""
     parser = argparse.ArgumentParser(
@@ -362,6 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fractions", nargs=3, type=float, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "DEV", "TEST"),
                    help="speaker fractions of the split when the corpus has no train/test partition of its own")
+    p.add_argument("--jobs", type=_jobs, default=2, help="worker processes for preprocessing")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+
+    p = add("transfer", "evaluate the trained runs of a reproduce folder on another corpus (every speaker "
+            "unseen); writes results.json", _cmd_transfer)
+    p.add_argument("--from", dest="source", required=True, type=Path, help="a finished reproduce --out folder")
+    p.add_argument("--corpus", required=True, choices=list(CORPUS_KINDS), help="the new corpus's layout")
+    p.add_argument("--root", required=True, type=Path, help="the new corpus's folder")
+    p.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=_jobs, default=2, help="worker processes for preprocessing")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
 

@@ -14,6 +14,10 @@
 Every step resumes: a finished store, run, embedding file or evaluation is
 reused, so an interrupted call continues where it stopped when made again.
 
+:func:`transfer` takes the runs of one :func:`reproduce` folder to another
+corpus, without training: every speaker of the new corpus is unseen, and so is
+the corpus (its microphones, language and speaking style).
+
 The protocols evaluated on the *test* speakers for every model and recipe:
 the seed's SI (``si-reference``), the corrected SI (``si``, with gender and
 age groups when the corpus has them), the seed's membership "SV"
@@ -32,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["reproduce", "headline_table", "CORPORA", "HEADLINE"]
+__all__ = ["reproduce", "transfer", "headline_table", "CORPORA", "HEADLINE"]
 
 CORPORA = ("synthetic", "librispeech", "timit", "kaldi", "folder")
 PROTOCOLS = ("si-reference", "si", "sv-reference", "sv")
@@ -218,6 +222,138 @@ def reproduce(
         },
         "split": {part: {k: int(v) for k, v in row.items()} for part, row in split_table.iterrows()},
         "rejected": int(len(store.rejects)) if store.rejects is not None else 0,
+        "sv_reference_enrolled_speakers": n_enrolled,
+        "minutes": (time.perf_counter() - started) / 60,
+        "runs": runs,
+    }
+    _write_json(out / "results.json", record)
+    headline_table(record).to_csv(out / "results.csv")
+    return record
+
+
+def transfer(
+    source: str | Path,
+    corpus: str,
+    root: str | Path,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    dev_fraction: float = 0.25,
+    jobs: int = 2,
+    bootstrap: int = 1000,
+    progress: bool = True,
+) -> dict:
+    """Evaluate the trained runs of a :func:`reproduce` folder on another corpus.
+
+    Every utterance of ``root`` is embedded by each run (through the run's own
+    preprocessing); nothing is trained. The new corpus's speakers, all unseen,
+    are split by speaker (balanced by gender) into ``dev_fraction``
+    development speakers, on whose trials the SV decision threshold is
+    chosen, and test speakers, on whom the protocols of :func:`reproduce` run.
+
+    Parameters
+    ----------
+    source : str or Path
+        A finished :func:`reproduce` output folder (``results.json`` and ``runs/``).
+    corpus : {"librispeech", "timit", "kaldi", "folder", "synthetic"}
+        The layout of ``root``.
+    root : str or Path
+        The corpus to evaluate on.
+    out : str or Path
+        The output folder: ``manifest.csv``, ``stores/``, ``embeddings/``,
+        ``eval/<model>-<recipe>/<protocol>/`` and ``results.json`` (the same
+        format as :func:`reproduce`'s, with ``trained_on`` naming the source
+        and ``split`` counting the dev and test speakers). Resumable.
+    seed : int
+        Split, enrolment, trial and bootstrap seed.
+    dev_fraction : float
+        The share of the new corpus's speakers that choose the SV threshold.
+    jobs : int
+        Worker processes for preprocessing.
+    bootstrap : int
+        Bootstrap resamples for the intervals.
+
+    Returns
+    -------
+    dict
+        ``results.json``.
+
+    Raises
+    ------
+    KeyError
+        Unknown corpus.
+    TrainingError
+        ``source`` holds no finished :func:`reproduce` results.
+    """
+    import hashlib
+
+    from speakerlib.data.corpora import read_corpus
+    from speakerlib.data.manifest import read_manifest, write_manifest
+    from speakerlib.data.splits import speaker_split
+    from speakerlib.embed import embed_manifest
+    from speakerlib.errors import TrainingError
+    from speakerlib.evaluation.embeddings import load_embeddings
+    from speakerlib.evaluation.run import evaluate
+
+    if corpus not in CORPORA:
+        raise KeyError(f"unknown corpus {corpus!r}; valid: {list(CORPORA)}")
+    source, root, out = (Path(p).expanduser().absolute() for p in (source, root, out))
+    results = source / "results.json"
+    if not results.is_file():
+        raise TrainingError(
+            f"{source}: expected the output folder of a finished `speakerlib reproduce` (with "
+            "results.json), found no results.json. Run reproduce first, or point at its --out folder."
+        )
+    trained = json.loads(results.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    target = out / "manifest.csv"
+    if not target.is_file():
+        manifest, _ = read_corpus(corpus, root, progress=progress)
+        # Every speaker is unseen; a few of them choose the SV threshold.
+        manifest = speaker_split(manifest, fractions=(0.0, dev_fraction, 1.0 - dev_fraction), seed=seed)
+        write_manifest(manifest, target)
+    manifest = read_manifest(target)
+    test = manifest[manifest["split"] == "test"]
+    n_speakers = int(test["speaker"].nunique())
+    n_enrolled = 20 if n_speakers >= 40 else max(1, n_speakers // 2)
+
+    runs = []
+    for trained_run in trained["runs"]:
+        name = f"{trained_run['model']}-{trained_run['recipe']}"
+        run_dir = source / "runs" / name
+        store_config = json.loads((run_dir / "config.json").read_text())["store_config"]
+        key = hashlib.sha256(json.dumps(store_config, sort_keys=True).encode()).hexdigest()[:12]
+        emb_path = out / "embeddings" / f"{name}.npz"
+        if not emb_path.is_file():
+            embed_manifest(run_dir, manifest, emb_path, store=out / "stores" / key, jobs=jobs,
+                           progress=progress)
+        ids, X = load_embeddings(emb_path)
+        protocols = {}
+        for protocol in PROTOCOLS:
+            folder = out / "eval" / name / protocol
+            if (folder / "metrics.json").is_file():
+                protocols[protocol] = json.loads((folder / "metrics.json").read_text())
+            else:
+                protocols[protocol] = evaluate((ids, X), manifest, protocol, folder, seed=seed,
+                                               n_enrolled=n_enrolled, bootstrap=bootstrap)
+        runs.append({**{k: v for k, v in trained_run.items() if k != "protocols"}, "protocols": protocols})
+        if progress:
+            print(f"{trained['corpus']} -> {corpus} {name}: SI top-1 {protocols['si']['top1_accuracy']:.3f}, "
+                  f"SV EER {protocols['sv']['eer']:.3f}")
+
+    embedded = set(load_embeddings(out / "embeddings" / f"{runs[0]['model']}-{runs[0]['recipe']}.npz")[0])
+    record = {
+        "corpus": corpus,
+        "root": str(root),
+        "trained_on": {"corpus": trained["corpus"], "folder": str(source), "split": trained["split"]},
+        "profile": trained["profile"],
+        "seed": seed,
+        "hardware": trained["hardware"],
+        "split": {part: {"speakers": int(g["speaker"].nunique()), "utterances": int(len(g))}
+                  for part, g in manifest.groupby("split")},
+        "rejected": int(len(manifest) - len(embedded & set(manifest["utt_id"].astype(str)))),
         "sv_reference_enrolled_speakers": n_enrolled,
         "minutes": (time.perf_counter() - started) / 60,
         "runs": runs,

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from speakerlib.cli import main  # noqa: E402
-from speakerlib.reproduce import HEADLINE, reproduce  # noqa: E402
+from speakerlib.reproduce import HEADLINE, reproduce, transfer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,33 @@ def test_reproduce_command_and_errors(reproduced, tmp_path, capsys):
         reproduce("voxceleb", corpus, tmp_path)
     assert main(["reproduce", "--corpus", "timit", "--root", str(tmp_path / "none"), "--out",
                  str(tmp_path / "o"), "--quiet"]) == 1
+
+
+def test_transfer_evaluates_every_speaker_of_another_corpus_without_training(reproduced, tmp_path):
+    from speakerlib.errors import TrainingError
+    from speakerlib.evaluation.embeddings import load_embeddings
+
+    corpus, out, record = reproduced
+    weights = out / "runs" / "seresnet-improved" / "embedding.keras"
+    before = weights.stat().st_mtime_ns
+    moved = transfer(out, "librispeech", corpus, tmp_path / "t", bootstrap=50, progress=False)
+    assert weights.stat().st_mtime_ns == before  # nothing trained
+    assert moved["trained_on"]["corpus"] == "librispeech"
+    manifest = pd.read_csv(tmp_path / "t" / "manifest.csv")
+    speakers = manifest.groupby("split")["speaker"].nunique()
+    assert set(speakers.index) == {"dev", "test"} and speakers.sum() == 12 and speakers["dev"] >= 2
+    assert {k: v["speakers"] for k, v in moved["split"].items()} == speakers.to_dict()
+    for run, trained in zip(moved["runs"], record["runs"]):
+        assert (run["model"], run["recipe"], run["dev_eer"]) == (trained["model"], trained["recipe"],
+                                                                 trained["dev_eer"])
+        # every utterance of the corpus, every speaker an evaluation speaker
+        ids, X = load_embeddings(tmp_path / "t" / "embeddings" / f"seresnet-{run['recipe']}.npz")
+        assert len(ids) == len(manifest) - moved["rejected"] and X.shape[1] == 512
+        assert run["protocols"]["si"]["n_speakers"] == speakers["test"]
+        assert run["protocols"]["sv"]["speakers"] == speakers["test"]
+        assert run["protocols"]["sv"]["n_dev_target"] > 0 and "test_hter_at_dev_threshold" in run["protocols"]["sv"]
+    assert json.loads((tmp_path / "t" / "results.json").read_text()) == moved
+    with pytest.raises(TrainingError, match="results.json"):
+        transfer(tmp_path / "nothing", "librispeech", corpus, tmp_path / "t2")
+    assert main(["transfer", "--from", str(out), "--corpus", "librispeech", "--root", str(corpus),
+                 "--out", str(tmp_path / "t"), "--bootstrap", "50", "--quiet"]) == 0
