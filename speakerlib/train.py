@@ -51,9 +51,11 @@ Devices
 On one device (this CPU) training is deterministic for a seed
 (``tf.config.experimental.enable_op_determinism``). With several GPUs, or
 several logical CPU devices, :class:`tf.distribute.MirroredStrategy` splits
-each batch across them; with ``TF_CONFIG`` set,
-:class:`tf.distribute.MultiWorkerMirroredStrategy`. On a GPU the ``gpu``
-profile trains in mixed precision (float16 compute, float32 heads).
+each batch across them. Several machines (``TF_CONFIG``) are refused with a
+clear error: Keras 3's ``Model.fit`` fails under
+``MultiWorkerMirroredStrategy`` (tried here with two local workers; upstream
+keras-team/keras#20585). On a GPU the ``gpu`` profile trains in mixed
+precision (float16 compute, float32 heads).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ __all__ = [
     "finetune_triplet",
     "load_run",
     "training_parts",
+    "precision_policy",
 ]
 
 CONFIG_NAME = "config.json"
@@ -476,12 +479,35 @@ def _fixed_crops(data: _Frames, labels: np.ndarray | None, *, crop_frames: int, 
 # Model
 
 
+def precision_policy(profile: Profile, num_gpus: int) -> str:
+    """The Keras dtype policy a run uses: ``mixed_float16`` for a mixed-precision profile on a GPU.
+
+    On a CPU float16 arithmetic is emulated and slower than float32, so a
+    mixed-precision profile (``gpu``) falls back to ``float32`` there. Under
+    ``mixed_float16`` the classifier heads and the losses stay in float32
+    (they are built with ``dtype="float32"``).
+    """
+    return "mixed_float16" if profile.mixed_precision and num_gpus > 0 else "float32"
+
+
 def _strategy():
-    """The distribution strategy for the devices present (see the module docstring)."""
+    """The distribution strategy for the devices present (see the module docstring).
+
+    Several GPUs (or, for tests, several logical CPUs) of one machine:
+    :class:`tf.distribute.MirroredStrategy`. Several machines (``TF_CONFIG``)
+    are refused: ``keras.Model.fit`` of Keras 3 fails under
+    ``MultiWorkerMirroredStrategy`` (measured here with two local workers:
+    "Attempt to convert a value (PerReplica...) to a Tensor"; upstream,
+    keras-team/keras#20585).
+    """
     import tensorflow as tf
 
     if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raise TrainingError(
+            "TF_CONFIG is set, asking for multi-worker training, which Keras 3's Model.fit does not "
+            "support (MultiWorkerMirroredStrategy fails on its PerReplica batches; keras-team/keras#20585). "
+            "Unset TF_CONFIG and train on one machine: all of its GPUs are used through MirroredStrategy."
+        )
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy([d.name for d in gpus])
@@ -838,6 +864,7 @@ def train(
     profile = _pick(PROFILES, profile, "profile")
     if epochs is not None:
         profile = dataclasses.replace(profile, epochs=int(epochs))
+    strategy = _strategy()
     store = store if isinstance(store, FeatureStore) else load_store(store)
     run_dir = Path(run_dir).expanduser().absolute()
 
@@ -920,12 +947,8 @@ def train(
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    gpus = tf.config.list_logical_devices("GPU")
-    if profile.mixed_precision and gpus:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    else:
-        keras.mixed_precision.set_global_policy("float32")
-    strategy = _strategy()
+    keras.mixed_precision.set_global_policy(
+        precision_policy(profile, len(tf.config.list_logical_devices("GPU"))))
     state["replicas"] = int(strategy.num_replicas_in_sync)
     steps = len(_epoch_batches(len(train_ids), batch_size, seed, 0))
     with strategy.scope():

@@ -25,6 +25,7 @@ from speakerlib.train import (  # noqa: E402
     RECIPES,
     Profile,
     load_run,
+    precision_policy,
     runs_table,
     train,
     training_parts,
@@ -396,3 +397,63 @@ def test_pipeline_crops_equal_numpy_crops_normalised(mode):
         else:
             expected = crop
         np.testing.assert_allclose(got[i], expected, atol=1e-5)
+
+
+def test_precision_policy_is_mixed_only_for_a_mixed_profile_on_a_gpu():
+    assert precision_policy(PROFILES["gpu"], 1) == "mixed_float16"
+    assert precision_policy(PROFILES["gpu"], 0) == "float32"  # float16 is emulated on a CPU
+    assert precision_policy(PROFILES["cpu"], 4) == "float32"
+
+
+@pytest.fixture
+def mixed_float16():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("recipe", ["reference", "improved"])
+def test_training_model_under_mixed_precision(recipe, mixed_float16, tmp_path):
+    """What the gpu profile does on a GPU, run on the CPU: float16 compute, float32 weights, heads and loss."""
+    import dataclasses
+
+    import keras
+
+    from speakerlib.embed import load_embedding_model
+    from speakerlib.train import _build_training_model
+
+    profile = dataclasses.replace(PROFILES["smoke"], mixed_precision=True)
+    config = {"model": "seresnet", "recipe": dataclasses.asdict(RECIPES[recipe]),
+              "profile": {**dataclasses.asdict(profile), "widths": [list(w) for w in profile.widths]},
+              "seed": 0, "input_bins": 40}
+    model = _build_training_model(config, 5, 2)
+    embedding = model.get_layer("seresnet_embedding")
+    convs = [layer for layer in embedding.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(c.compute_dtype == "float16" and c.kernel.dtype == "float32" for c in convs)
+    head = model.layers[-1]
+    assert head.compute_dtype == "float32" and model.output.dtype == "float32"
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 120, 40, 1)).astype(np.float32)
+    y = np.arange(16) % 5
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+
+    out = embedding(x[:4], training=False)
+    assert out.dtype == "float32" and out.shape == (4, 512)
+    assert np.isfinite(np.asarray(out)).all()
+    path = tmp_path / "embedding.keras"
+    embedding.save(path)
+    again = load_embedding_model(path)
+    assert np.allclose(np.asarray(again(x[:4], training=False)), np.asarray(out), atol=1e-3)
+
+
+def test_multi_worker_configuration_is_refused_with_the_reason(synthetic_store, tmp_path, monkeypatch):
+    _, store = synthetic_store
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    with pytest.raises(TrainingError, match="TF_CONFIG.*MirroredStrategy"):
+        train(store, tmp_path / "run", model="seresnet", profile="smoke", progress=False)
+    assert not (tmp_path / "run").exists()  # refused before anything is written
