@@ -33,7 +33,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 __all__ = ["reproduce", "transfer", "headline_table", "CORPORA", "HEADLINE"]
@@ -139,7 +138,6 @@ def reproduce(
     """
     from speakerlib.embed import embed_store
     from speakerlib.evaluation.embeddings import load_embeddings, save_embeddings
-    from speakerlib.evaluation.run import evaluate
     from speakerlib.models import MODEL_NAMES, build_embedding_model, count_parameters
     from speakerlib.prepare import load_store, prepare
     from speakerlib.train import PROFILES, train
@@ -175,14 +173,8 @@ def reproduce(
                 ids, X = embed_store(result.run_dir, store, progress=False)
                 save_embeddings(emb_path, ids, X)
             ids, X = load_embeddings(emb_path)
-            protocols = {}
-            for protocol in PROTOCOLS:
-                folder = out / "eval" / name / protocol
-                if (folder / "metrics.json").is_file():
-                    protocols[protocol] = json.loads((folder / "metrics.json").read_text())
-                    continue
-                protocols[protocol] = evaluate((ids, X), index, protocol, folder, seed=seed,
-                                               n_enrolled=n_enrolled, bootstrap=bootstrap)
+            protocols = _evaluate_all((ids, X), index, out / "eval" / name, seed=seed,
+                                      n_enrolled=n_enrolled, bootstrap=bootstrap)
             best = result.best()
             width = PROFILES[profile].width_for(model)
             pooling = None if model == "deepspeaker" else result.config["recipe"]["pooling"]
@@ -226,6 +218,23 @@ def reproduce(
         "minutes": (time.perf_counter() - started) / 60,
         "runs": runs,
     }
+    return _finish(out, record)
+
+
+def _evaluate_all(embeddings, manifest: pd.DataFrame, folder: Path, **options) -> dict:
+    """Every protocol of :data:`PROTOCOLS` into ``folder/<protocol>/``; a finished one is read back."""
+    from speakerlib.evaluation.run import evaluate
+
+    protocols = {}
+    for protocol in PROTOCOLS:
+        done = folder / protocol / "metrics.json"
+        protocols[protocol] = (json.loads(done.read_text()) if done.is_file()
+                               else evaluate(embeddings, manifest, protocol, folder / protocol, **options))
+    return protocols
+
+
+def _finish(out: Path, record: dict) -> dict:
+    """Write ``results.json`` (atomically) and ``results.csv``; return the record."""
     _write_json(out / "results.json", record)
     headline_table(record).to_csv(out / "results.csv")
     return record
@@ -293,7 +302,6 @@ def transfer(
     from speakerlib.embed import embed_manifest
     from speakerlib.errors import TrainingError
     from speakerlib.evaluation.embeddings import load_embeddings
-    from speakerlib.evaluation.run import evaluate
 
     if corpus not in CORPORA:
         raise KeyError(f"unknown corpus {corpus!r}; valid: {list(CORPORA)}")
@@ -330,14 +338,8 @@ def transfer(
             embed_manifest(run_dir, manifest, emb_path, store=out / "stores" / key, jobs=jobs,
                            progress=progress)
         ids, X = load_embeddings(emb_path)
-        protocols = {}
-        for protocol in PROTOCOLS:
-            folder = out / "eval" / name / protocol
-            if (folder / "metrics.json").is_file():
-                protocols[protocol] = json.loads((folder / "metrics.json").read_text())
-            else:
-                protocols[protocol] = evaluate((ids, X), manifest, protocol, folder, seed=seed,
-                                               n_enrolled=n_enrolled, bootstrap=bootstrap)
+        protocols = _evaluate_all((ids, X), manifest, out / "eval" / name, seed=seed,
+                                  n_enrolled=n_enrolled, bootstrap=bootstrap)
         runs.append({**{k: v for k, v in trained_run.items() if k != "protocols"}, "protocols": protocols})
         if progress:
             print(f"{trained['corpus']} -> {corpus} {name}: SI top-1 {protocols['si']['top1_accuracy']:.3f}, "
@@ -358,9 +360,7 @@ def transfer(
         "minutes": (time.perf_counter() - started) / 60,
         "runs": runs,
     }
-    _write_json(out / "results.json", record)
-    headline_table(record).to_csv(out / "results.csv")
-    return record
+    return _finish(out, record)
 
 
 def headline_table(record: dict) -> pd.DataFrame:
