@@ -147,7 +147,6 @@ def child(model_name: str, width: float, steps: int, repeats: int) -> dict:
     step_pipeline = float(np.median(wall["pipeline"]))
     cpu_memory = float(np.median(cpu["memory"]))
     cpu_pipeline = float(np.median(cpu["pipeline"]))
-    paired = [p / m for p, m in zip(wall["pipeline"], wall["memory"])]
     inner_memory = float(np.median(inner["memory"]))
     inner_pipeline = float(np.median(inner["pipeline"]))
 
@@ -173,7 +172,6 @@ def child(model_name: str, width: float, steps: int, repeats: int) -> dict:
         "pipeline_ratio_steady_step": inner_pipeline / inner_memory,
         "steady_step_seconds_memory": inner_memory,
         "steady_step_seconds_pipeline": inner_pipeline,
-        "pipeline_ratio_paired_median": float(np.median(paired)),
         "cpu_seconds_per_step_memory": cpu_memory,
         "cpu_seconds_per_step_pipeline": cpu_pipeline,
         "embed_utterances_per_s": embed_per_s,

@@ -222,26 +222,30 @@ def _cmd_refmetrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_results(record: dict, out: Path) -> int:
+    from speakerlib.reproduce import headline_table
+
+    print(headline_table(record).round(3).to_string())
+    print(f"results: {out / 'results.json'} and {out / 'results.csv'}; figures in {out / 'eval'}")
+    return 0
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from speakerlib.reproduce import headline_table, reproduce
+    from speakerlib.reproduce import reproduce
 
     record = reproduce(args.corpus, args.root, args.out, profile=args.profile,
                        models=tuple(args.models) if args.models else None, recipes=tuple(args.recipes),
                        seed=args.seed, fractions=tuple(args.fractions), jobs=args.jobs,
                        bootstrap=args.bootstrap, progress=not args.quiet)
-    print(headline_table(record).round(3).to_string())
-    print(f"results: {args.out / 'results.json'} and {args.out / 'results.csv'}; figures in {args.out / 'eval'}")
-    return 0
+    return _print_results(record, args.out)
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    from speakerlib.reproduce import headline_table, transfer
+    from speakerlib.reproduce import transfer
 
     record = transfer(args.source, args.corpus, args.root, args.out, seed=args.seed, jobs=args.jobs,
                       bootstrap=args.bootstrap, progress=not args.quiet)
-    print(headline_table(record).round(3).to_string())
-    print(f"results: {args.out / 'results.json'} and {args.out / 'results.csv'}; figures in {args.out / 'eval'}")
-    return 0
+    return _print_results(record, args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:

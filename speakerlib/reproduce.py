@@ -158,8 +158,7 @@ def reproduce(
     split_table = index.groupby("split").agg(speakers=("speaker", "nunique"), utterances=("utt_id", "size"))
     if store.rejects is not None and len(store.rejects):
         print(f"{len(store.rejects)} utterances rejected by preprocessing: {store.path / 'rejects.csv'}")
-    n_test_speakers = int(index.loc[index["split"] == "test", "speaker"].nunique())
-    n_enrolled = 20 if n_test_speakers >= 40 else max(1, n_test_speakers // 2)
+    n_enrolled = _n_enrolled(int(index.loc[index["split"] == "test", "speaker"].nunique()))
 
     runs = []
     for model in models:
@@ -219,6 +218,11 @@ def reproduce(
         "runs": runs,
     }
     return _finish(out, record)
+
+
+def _n_enrolled(n_test_speakers: int) -> int:
+    """Speakers enrolled by the seed's membership "SV": its 20, or half of a smaller test set."""
+    return 20 if n_test_speakers >= 40 else max(1, n_test_speakers // 2)
 
 
 def _evaluate_all(embeddings, manifest: pd.DataFrame, folder: Path, **options) -> dict:
@@ -323,11 +327,9 @@ def transfer(
         manifest = speaker_split(manifest, fractions=(0.0, dev_fraction, 1.0 - dev_fraction), seed=seed)
         write_manifest(manifest, target)
     manifest = read_manifest(target)
-    test = manifest[manifest["split"] == "test"]
-    n_speakers = int(test["speaker"].nunique())
-    n_enrolled = 20 if n_speakers >= 40 else max(1, n_speakers // 2)
+    n_enrolled = _n_enrolled(int(manifest.loc[manifest["split"] == "test", "speaker"].nunique()))
 
-    runs = []
+    runs, embedded = [], set()
     for trained_run in trained["runs"]:
         name = f"{trained_run['model']}-{trained_run['recipe']}"
         run_dir = source / "runs" / name
@@ -338,6 +340,7 @@ def transfer(
             embed_manifest(run_dir, manifest, emb_path, store=out / "stores" / key, jobs=jobs,
                            progress=progress)
         ids, X = load_embeddings(emb_path)
+        embedded = set(ids)
         protocols = _evaluate_all((ids, X), manifest, out / "eval" / name, seed=seed,
                                   n_enrolled=n_enrolled, bootstrap=bootstrap)
         runs.append({**{k: v for k, v in trained_run.items() if k != "protocols"}, "protocols": protocols})
@@ -345,7 +348,6 @@ def transfer(
             print(f"{trained['corpus']} -> {corpus} {name}: SI top-1 {protocols['si']['top1_accuracy']:.3f}, "
                   f"SV EER {protocols['sv']['eer']:.3f}")
 
-    embedded = set(load_embeddings(out / "embeddings" / f"{runs[0]['model']}-{runs[0]['recipe']}.npz")[0])
     record = {
         "corpus": corpus,
         "root": str(root),
