@@ -1,9 +1,36 @@
 """speakerlib: the package behind the deep speaker recognition course.
 
-The layout follows the pipeline a reader walks through the book::
+A reader walks the pipeline in this order, one chapter each::
 
     data (corpora, manifests, splits) -> audio -> vad -> framing -> features
-    -> models -> train -> embed -> evaluate -> plots
+    -> store -> models -> train -> embed -> evaluate
+
+and the package has one home for each stage. Its modules are layered: a module
+imports only from its own layer and the ones before it (``tests/test_layout.py``
+checks this), so each stage can be read, tested and replaced without the later
+ones:
+
+=================  =========================================================
+layer              modules
+=================  =========================================================
+foundation         :mod:`~speakerlib.errors` (every exception),
+                   :mod:`~speakerlib.registry` (every list of names),
+                   :mod:`~speakerlib.seeds` (every random stream),
+                   :mod:`~speakerlib._io` (atomic writes),
+                   :mod:`~speakerlib.paths` (the folders of an experiment)
+audio              :mod:`speakerlib.audio`: decoding any file, NIST SPHERE
+data               :mod:`speakerlib.data`: corpora, manifests, splits, downloads,
+                   the synthetic corpus, WAV conversion
+vad, framing       :mod:`speakerlib.vad`, :mod:`speakerlib.framing`
+features           :mod:`speakerlib.features`
+store, prepare     :mod:`speakerlib.store` (the feature store), :mod:`speakerlib.prepare` (filling it)
+evaluation         :mod:`speakerlib.evaluation`: metrics and protocols on embeddings,
+                   whoever made them (so training's dev metrics use it too)
+models             :mod:`speakerlib.models`: architectures, losses, augmentation
+train              :mod:`speakerlib.train`: recipes, profiles, stages, run folders
+embed              :mod:`speakerlib.embed`
+top                :mod:`speakerlib.baseline`, :mod:`speakerlib.reproduce`, :mod:`speakerlib.cli`
+=================  =========================================================
 
 Every stage is a module (or a sub-package) with pure functions that take the
 signal first and settings as keywords; the command line (``speakerlib --help``)

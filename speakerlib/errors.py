@@ -1,36 +1,83 @@
-"""The exceptions speakerlib raises.
+"""Every exception speakerlib raises.
 
 Every error derives from :class:`SpeakerlibError`, so a caller can catch the
-package's failures in one place. A message always says what was expected,
-what was found, where (the file or folder), and how to fix it.
+package's failures in one place, and the command line turns each one into a
+message and exit code 2 instead of a traceback. A message always says what
+was expected, what was found, where (the file, folder or setting), and how to
+fix it.
+
+Errors about a *setting* (a value out of range, settings that disagree, a
+name that is not registered) are also the built-in exception a Python caller
+would expect: :class:`ConfigError` is a :class:`ValueError`,
+:class:`ConfigTypeError` a :class:`TypeError`, :class:`UnknownNameError` a
+:class:`KeyError`. The evaluation errors are :class:`ValueError` too, like the
+metric functions' input checks.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "SpeakerlibError",
+    # settings
+    "ConfigError",
+    "ConfigTypeError",
+    "UnknownNameError",
+    # corpora and manifests
     "CorpusNotFoundError",
     "EmptyCorpusError",
     "CorpusLayoutError",
-    "UnreadableAudioError",
     "ManifestError",
+    "SplitError",
     "DownloadError",
     "ChecksumMismatchError",
-    "UnsafeArchiveError",
     "ArchiveError",
-    "SplitError",
+    "UnsafeArchiveError",
+    # audio
+    "UnreadableAudioError",
     "InvalidAudioError",
     "AudioTooShortError",
     "NothingLeftAfterVadError",
+    # features and stores
     "FeatureError",
     "StoreConfigError",
+    # models and training
+    "UnknownModelError",
+    "ModelConfigError",
+    "TrainingError",
+    "CheckpointError",
+    # evaluation
+    "EvaluationError",
+    "EmbeddingFileError",
+    "UnknownUtteranceError",
+    "TrialListError",
+    "ScoreError",
+    "ProtocolError",
 ]
 
 
 class SpeakerlibError(Exception):
     """Base class of every error raised by speakerlib."""
 
+    def __str__(self) -> str:
+        # KeyError would print a one-argument message in quotes; every subclass prints it as it is.
+        return str(self.args[0]) if len(self.args) == 1 else Exception.__str__(self)
 
+
+# --------------------------------------------------------------------------- settings
+class ConfigError(SpeakerlibError, ValueError):
+    """A setting is out of range, or two settings disagree (the message names the field)."""
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A setting has the wrong type (for example a dict where a config object is expected)."""
+
+
+class UnknownNameError(SpeakerlibError, KeyError):
+    """A name (model, recipe, profile, protocol, corpus, feature kind...) that is not registered;
+    the message lists the valid names."""
+
+
+# --------------------------------------------------------------------------- corpora and manifests
 class CorpusNotFoundError(SpeakerlibError, FileNotFoundError):
     """A corpus folder (or a file a corpus needs) does not exist."""
 
@@ -43,12 +90,12 @@ class CorpusLayoutError(SpeakerlibError):
     """A corpus folder does not have the layout its reader expects."""
 
 
-class UnreadableAudioError(SpeakerlibError):
-    """An audio file cannot be decoded (truncated, corrupted, wrong format)."""
-
-
 class ManifestError(SpeakerlibError):
     """A manifest is missing columns, has duplicate ids or bad values."""
+
+
+class SplitError(SpeakerlibError):
+    """A split cannot be made as asked (too few speakers or utterances)."""
 
 
 class DownloadError(SpeakerlibError):
@@ -67,8 +114,9 @@ class UnsafeArchiveError(ArchiveError):
     """An archive member would be written outside the extraction folder."""
 
 
-class SplitError(SpeakerlibError):
-    """A split cannot be made as asked (too few speakers or utterances)."""
+# --------------------------------------------------------------------------- audio
+class UnreadableAudioError(SpeakerlibError):
+    """An audio file cannot be decoded (truncated, corrupted, wrong format)."""
 
 
 class InvalidAudioError(UnreadableAudioError):
@@ -83,13 +131,23 @@ class NothingLeftAfterVadError(SpeakerlibError):
     """Voice activity detection found no speech: nothing is left to process."""
 
 
-class FeatureError(SpeakerlibError):
+# --------------------------------------------------------------------------- features and stores
+class FeatureError(SpeakerlibError, ValueError):
     """Features cannot be computed as configured, or have the wrong shape or values."""
 
 
 class StoreConfigError(SpeakerlibError):
     """A feature store was made with another configuration than the one asked for,
     or its files are not a complete feature store."""
+
+
+# --------------------------------------------------------------------------- models and training
+class UnknownModelError(UnknownNameError):
+    """A model name is not registered (:data:`speakerlib.registry.MODELS`)."""
+
+
+class ModelConfigError(ConfigError):
+    """A model cannot be built as asked: bad input shape, width, pooling..."""
 
 
 class TrainingError(SpeakerlibError):
@@ -99,3 +157,32 @@ class TrainingError(SpeakerlibError):
 
 class CheckpointError(TrainingError):
     """A checkpoint is missing, corrupted, or belongs to another model or configuration."""
+
+
+# --------------------------------------------------------------------------- evaluation
+class EvaluationError(SpeakerlibError, ValueError):
+    """Base class of the evaluation errors."""
+
+
+class EmbeddingFileError(EvaluationError):
+    """An embedding file is missing, unreadable, or breaks the format
+    (missing arrays, wrong shapes, duplicate ids, NaN rows)."""
+
+
+class UnknownUtteranceError(EvaluationError, KeyError):
+    """Utterance ids were asked for that the embeddings, the store or the manifest do not hold."""
+
+
+class TrialListError(EvaluationError):
+    """A trial list cannot be made, read or used: a malformed line, a label other
+    than 0/1, or only target (or only non-target) trials."""
+
+
+class ScoreError(EvaluationError):
+    """Scores and labels do not fit together (NaN or infinite scores, different
+    lengths, wrong shapes), or embeddings cannot be scored (a zero vector)."""
+
+
+class ProtocolError(EvaluationError):
+    """An evaluation protocol cannot be run as asked (for example more enrolled
+    speakers than the set holds)."""
