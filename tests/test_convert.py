@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from speakerlib.convert import CONFIG_NAME, SUMMARY_ATTR, ConversionSummary, convert_corpus
+from speakerlib._io import part_path
+from speakerlib.data.convert import CONFIG_NAME, SUMMARY_ATTR, ConversionSummary, convert_corpus
 from speakerlib.errors import ManifestError
 
 QUIET = {"progress": False, "jobs": 2}
@@ -93,7 +94,8 @@ def test_a_run_resumes_and_leaves_finished_files_alone(tmp_path):
     # as if killed while writing SX2: its output is missing and a partial file is left behind
     victim = Path("TRAIN/DR1/FAKS0/SX2.WAV")
     (out / victim).unlink()
-    (out / victim.parent / f".{victim.name}.part").write_bytes(b"RIFF half written")
+    (out / victim.parent / f".{victim.name}.part").write_bytes(b"RIFF half written")  # older versions' name
+    part_path(out / victim).write_bytes(b"RIFF half written")  # the atomic writer's name
     converted, rejects = convert_corpus(manifest, out, **QUIET)
 
     summary = converted.attrs[SUMMARY_ATTR]
@@ -103,6 +105,7 @@ def test_a_run_resumes_and_leaves_finished_files_alone(tmp_path):
         if path != victim:
             assert (out / path).stat().st_mtime_ns == stamp, path
     assert not list(out.rglob("*.part"))
+    assert not list(out.rglob(".*.part.*"))
     assert len(converted) == 6 and rejects["utt_id"].tolist() == ["broken"]
 
 

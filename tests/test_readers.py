@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from speakerlib.audio.sphere import is_sphere, read_sphere_header
 from speakerlib.data.corpora import CORPUS_KINDS, read_corpus
 from speakerlib.data.folder import read_folder
 from speakerlib.data.kaldi import read_kaldi
 from speakerlib.data.librispeech import read_librispeech
 from speakerlib.data.manifest import MANIFEST_COLUMNS
-from speakerlib.data.sphere import is_sphere, read_sphere_header
 from speakerlib.data.timit import read_timit
 from speakerlib.errors import (
     CorpusLayoutError,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speakerlib.data.sphere import (
+from speakerlib.audio.sphere import (
     SphereHeader,
     is_sphere,
     parse_sphere_header,

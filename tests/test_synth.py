@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from speakerlib._io import part_path
 from speakerlib.baseline import baseline_report, mean_mfcc_embeddings
 from speakerlib.data.librispeech import read_librispeech, read_speakers_txt
 from speakerlib.data.synth import (
@@ -217,8 +218,10 @@ def test_rerun_resumes_and_is_idempotent(small_corpus):
     mtimes = {p: p.stat().st_mtime_ns for p in root.rglob("*.flac")}
     victim = Path(manifest["path"].iloc[7])
     victim.unlink()
-    stale = victim.parent / f".{victim.name}.abc123.partial"  # as an interrupted write leaves it
+    stale = victim.parent / f".{victim.name}.abc123.partial"  # as an older version's interrupted write left it
     stale.write_bytes(b"half a file")
+    part = part_path(victim)  # as an interrupted atomic write leaves it
+    part.write_bytes(b"half a file")
 
     again = generate_corpus(root, SMALL, progress=False)
 
@@ -227,6 +230,7 @@ def test_rerun_resumes_and_is_idempotent(small_corpus):
     changed = [p for p, m in mtimes.items() if p != victim and p.stat().st_mtime_ns != m]
     assert changed == []  # and nothing else was rewritten
     assert not stale.exists()
+    assert not part.exists()
 
 
 def test_jobs_do_not_change_the_bytes(tmp_path):

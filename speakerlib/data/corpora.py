@@ -1,4 +1,4 @@
-"""Read any supported corpus by name, and the checks every reader shares.
+"""Read any supported corpus by name.
 
 >>> manifest, rejects = read_corpus("timit", "/data/TIMIT", progress=False)  # doctest: +SKIP
 
@@ -14,50 +14,57 @@ Readers (each returns ``(manifest, rejects)``, see
 - ``folder``: ``<root>/<speaker>/**/<file>.{wav,flac,sph,ogg}``,
   :func:`speakerlib.data.folder.read_folder`.
 
-The synthetic corpus is written in the LibriSpeech layout and is read with
+The checks the readers share are in :mod:`speakerlib.data.layout`. The
+synthetic corpus is written in the LibriSpeech layout and is read with
 the ``librispeech`` reader (its ``SYNTHETIC.json`` marker sets the corpus
 column to ``synthetic``).
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from speakerlib.errors import CorpusLayoutError, CorpusNotFoundError, EmptyCorpusError
+from speakerlib import registry
+from speakerlib.data.folder import read_folder
+from speakerlib.data.kaldi import read_kaldi
+from speakerlib.data.librispeech import read_librispeech
+from speakerlib.data.timit import read_timit
 
 __all__ = ["CORPUS_KINDS", "get_reader", "read_corpus"]
 
-#: Corpus kinds :func:`read_corpus` knows, with the module and function reading each.
-_READERS: dict[str, tuple[str, str]] = {
-    "librispeech": ("speakerlib.data.librispeech", "read_librispeech"),
-    "timit": ("speakerlib.data.timit", "read_timit"),
-    "kaldi": ("speakerlib.data.kaldi", "read_kaldi"),
-    "folder": ("speakerlib.data.folder", "read_folder"),
+#: Corpus kinds :func:`read_corpus` knows (:data:`speakerlib.registry.CORPUS_READERS`).
+CORPUS_KINDS: tuple[str, ...] = registry.CORPUS_READERS
+
+_READERS: dict[str, Callable[..., tuple[pd.DataFrame, pd.DataFrame]]] = {
+    "librispeech": read_librispeech,
+    "timit": read_timit,
+    "kaldi": read_kaldi,
+    "folder": read_folder,
 }
-CORPUS_KINDS: tuple[str, ...] = tuple(_READERS)
+assert tuple(_READERS) == CORPUS_KINDS
 
 
 def get_reader(kind: str) -> Callable[..., tuple[pd.DataFrame, pd.DataFrame]]:
     """Return the reader function for a corpus kind.
 
+    The kind is matched without regard to case or surrounding spaces. Besides
+    :data:`CORPUS_KINDS`, ``"synthetic"`` is accepted: the generated corpus
+    (:mod:`speakerlib.data.synth`) is written in LibriSpeech's layout and read
+    with that reader.
+
     Raises
     ------
-    KeyError
-        If ``kind`` is not one of :data:`CORPUS_KINDS`; the message lists them.
+    UnknownNameError
+        If ``kind`` is not one of :data:`speakerlib.registry.CORPORA` (a KeyError); the message lists them.
     """
     key = str(kind).strip().lower()
+    key = "librispeech" if key == "synthetic" else key
     if key not in _READERS:
-        raise KeyError(
-            f"unknown corpus kind {kind!r}; expected one of: {', '.join(CORPUS_KINDS)}"
-        )
-    module_name, function_name = _READERS[key]
-    # imported here, not at the top: the readers import this module's helpers
-    return getattr(importlib.import_module(module_name), function_name)
+        registry.check_name("corpus kind", kind, registry.CORPORA)  # raises, listing the kinds
+    return _READERS[key]
 
 
 def read_corpus(kind: str, root: str | Path, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -66,7 +73,8 @@ def read_corpus(kind: str, root: str | Path, **kwargs) -> tuple[pd.DataFrame, pd
     Parameters
     ----------
     kind : str
-        One of :data:`CORPUS_KINDS` (``librispeech``, ``timit``, ``kaldi``, ``folder``).
+        One of :data:`CORPUS_KINDS` (``librispeech``, ``timit``, ``kaldi``, ``folder``), or
+        ``synthetic`` (see :func:`get_reader`).
     root : str or Path
         The corpus folder, as the reader accepts it.
     **kwargs
@@ -78,103 +86,9 @@ def read_corpus(kind: str, root: str | Path, **kwargs) -> tuple[pd.DataFrame, pd
 
     Raises
     ------
-    KeyError
-        If ``kind`` is unknown.
+    UnknownNameError
+        If ``kind`` is unknown (a KeyError).
     CorpusNotFoundError, EmptyCorpusError, CorpusLayoutError, UnreadableAudioError
         As the reader raises them.
     """
     return get_reader(kind)(root, **kwargs)
-
-
-# ---------------------------------------------------------------------------
-# helpers shared by the readers
-
-
-def require_corpus_dir(root: str | Path, *, what: str, how_to_get: str, layout: str) -> Path:
-    """Check that ``root`` is an existing, non-empty folder; return it resolved.
-
-    Parameters
-    ----------
-    what : str
-        What was expected there, for messages ("a LibriSpeech folder").
-    how_to_get : str
-        How to obtain the corpus, appended to the not-found message.
-    layout : str
-        The layout the reader expects, named when the folder is empty.
-
-    Raises
-    ------
-    CorpusNotFoundError
-        If nothing exists at ``root``.
-    CorpusLayoutError
-        If ``root`` is a file.
-    EmptyCorpusError
-        If ``root`` is an empty folder (hidden files do not count).
-    """
-    path = Path(root).expanduser()
-    if not path.exists():
-        raise CorpusNotFoundError(
-            f"{path}: expected {what}, found nothing at this path. {how_to_get}"
-        )
-    if not path.is_dir():
-        raise CorpusLayoutError(
-            f"{path}: expected {what} (a folder), found a file. Point root at the folder "
-            f"holding the corpus; expected layout: {layout}"
-        )
-    path = path.resolve()
-    if not visible_entries(path):
-        raise EmptyCorpusError(
-            f"{path}: expected {what} with the layout {layout}, found an empty folder. "
-            f"{how_to_get}"
-        )
-    return path
-
-
-def visible_entries(folder: Path) -> list[os.DirEntry]:
-    """Entries of ``folder`` whose names do not start with a dot, sorted by name."""
-    with os.scandir(folder) as entries:
-        return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
-
-
-def visible_dirs(folder: Path) -> list[Path]:
-    """Sub-folders of ``folder`` (symbolic links followed), hidden ones left out, sorted."""
-    return [Path(e.path) for e in visible_entries(folder) if e.is_dir()]
-
-
-def find_audio(root: Path, extensions: Iterable[str], *, limit: int = 3) -> list[Path]:
-    """Up to ``limit`` files below ``root`` whose extension (any case) is in ``extensions``.
-
-    Used to tell a folder with audio in the wrong layout (CorpusLayoutError)
-    from a folder with no audio at all (EmptyCorpusError).
-    """
-    wanted = {e.lower() for e in extensions}
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in wanted:
-                found.append(Path(folder) / name)
-                if len(found) >= limit:
-                    return found
-    return found
-
-
-def no_utterances_error(root: Path, *, what: str, layout: str, extensions: Iterable[str],
-                        how_to_get: str = "") -> Exception:
-    """The error for a corpus folder in which the reader found no utterance.
-
-    A :class:`CorpusLayoutError` when audio files exist but not where the
-    layout puts them (the message shows some), else an :class:`EmptyCorpusError`.
-    """
-    stray = find_audio(root, extensions)
-    if stray:
-        shown = ", ".join(str(p.relative_to(root)) for p in stray)
-        return CorpusLayoutError(
-            f"{root}: expected {what} with the layout {layout}, found audio files that do not "
-            f"fit it (for example {shown}). Point root at the corpus folder itself, or "
-            "use the reader for this layout (`folder` for <root>/<speaker>/<files>)."
-        )
-    return EmptyCorpusError(
-        f"{root}: expected {what} with speakers in the layout {layout}, found no speakers "
-        f"(no audio files in that layout). {how_to_get}".rstrip()
-    )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from speakerlib.data.corpora import require_corpus_dir, visible_dirs, visible_entries
+from speakerlib.data.layout import require_corpus_dir, visible_dirs, visible_entries
 from speakerlib.data.manifest import finish_manifest
 from speakerlib.errors import CorpusLayoutError, EmptyCorpusError
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from speakerlib.data.corpora import no_utterances_error, require_corpus_dir, visible_dirs
+from speakerlib.data.layout import no_utterances_error, require_corpus_dir, visible_dirs
 from speakerlib.data.manifest import finish_manifest
 from speakerlib.errors import CorpusLayoutError, CorpusNotFoundError, EmptyCorpusError
 

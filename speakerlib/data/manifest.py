@@ -28,17 +28,17 @@ Manifests are written as CSV (UTF-8) atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from speakerlib.audio import audio_info
-from speakerlib.errors import ManifestError, UnreadableAudioError
+from speakerlib._io import write_csv
+from speakerlib.audio.load import audio_info
+from speakerlib.errors import EmptyCorpusError, ManifestError, UnreadableAudioError
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -48,6 +48,7 @@ __all__ = [
     "finish_manifest",
     "read_manifest",
     "write_manifest",
+    "manifest_table",
     "summarize",
     "normalize_gender",
 ]
@@ -119,8 +120,6 @@ def probe_rows(
     rejects : list of dict
         ``{"utt_id", "path", "reason"}`` for every file that could not be read.
     """
-    from tqdm.auto import tqdm
-
     def probe(row: dict) -> tuple[dict, str | None]:
         try:
             info = audio_info(row["path"])
@@ -180,6 +179,8 @@ def finish_manifest(
     ------
     UnreadableAudioError
         If a file cannot be read and ``skip_unreadable`` is False.
+    EmptyCorpusError
+        If no file at all can be read.
     """
     ok, rejects = probe_rows(rows, jobs=jobs, progress=progress, desc=f"{corpus}: reading headers")
     if rejects and not skip_unreadable:
@@ -193,8 +194,6 @@ def finish_manifest(
             "and list them in a rejects file."
         )
     if not ok:
-        from speakerlib.errors import EmptyCorpusError
-
         raise EmptyCorpusError(
             f"{root}: expected readable audio in this {corpus} corpus, found none of "
             f"{len(rows)} files readable."
@@ -273,21 +272,11 @@ def _coerce(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
 
 
 def write_manifest(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a manifest as CSV, atomically (a temporary file renamed into place).
+    """Write a manifest as CSV (UTF-8), atomically (:func:`speakerlib._io.write_csv`).
 
     Returns the path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_csv(path, frame)
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
@@ -317,6 +306,55 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
             frame[column] = np.nan if column == "age" else (1 if column == "num_channels" else "")
     extra = [c for c in frame.columns if c not in MANIFEST_COLUMNS]
     return frame[list(MANIFEST_COLUMNS) + extra]
+
+
+def manifest_table(
+    manifest: pd.DataFrame | str | Path,
+    *,
+    purpose: str,
+    columns: Sequence[str] = ("utt_id", "path"),
+) -> tuple[pd.DataFrame, str]:
+    """A manifest given as a table or as the path of a CSV, checked for the columns and rows a stage needs.
+
+    Parameters
+    ----------
+    manifest : DataFrame, or str or Path of a manifest CSV
+        A table is used as it is (not copied); a path is read with :func:`read_manifest`.
+    purpose : str
+        What the stage does with the utterances, for the message (``"convert"``).
+    columns : sequence of str
+        The columns the stage needs.
+
+    Returns
+    -------
+    frame : DataFrame
+        The manifest.
+    where : str
+        How messages name it: ``"the manifest"`` or the path.
+
+    Raises
+    ------
+    ManifestError
+        If the file cannot be read as a manifest, a column is missing, or
+        there is no row.
+
+    Examples
+    --------
+    >>> frame, where = manifest_table("timit.csv", purpose="convert")  # doctest: +SKIP
+    """
+    if isinstance(manifest, pd.DataFrame):
+        frame, where = manifest, "the manifest"
+    else:
+        frame, where = read_manifest(manifest), str(manifest)
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ManifestError(
+            f"{where}: expected the columns {' and '.join(columns)}, found no {missing}. "
+            "Build the manifest with `speakerlib manifest` or read_corpus."
+        )
+    if frame.empty:
+        raise ManifestError(f"{where}: expected at least one utterance to {purpose}, found none.")
+    return frame, where
 
 
 def summarize(frame: pd.DataFrame, *, by: str = "corpus") -> pd.DataFrame:

@@ -11,7 +11,10 @@ Two kinds of split answer two questions:
   against it (``test``).
 
 Every split is a pure function of the manifest and a seed: the same inputs give
-the same split on any machine, whatever the manifest's row order.
+the same split on any machine, whatever the manifest's row order. A draw that
+concerns one speaker (its enrolment utterances, its validation utterances in
+training) uses that speaker's own generator, :func:`speaker_rng`, so that it
+does not depend on the other speakers.
 """
 
 from __future__ import annotations
@@ -19,11 +22,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from speakerlib.errors import SplitError
+from speakerlib import seeds
+from speakerlib.errors import SplitError, UnknownNameError
 
-__all__ = ["speaker_split", "corpus_split", "enrolment_split", "split_summary", "SPLITS"]
+__all__ = [
+    "speaker_split",
+    "corpus_split",
+    "enrolment_split",
+    "split_summary",
+    "SPLITS",
+    "ENROLMENT_METHODS",
+    "stable_hash",
+    "speaker_rng",
+]
 
+#: The parts of a speaker-disjoint split, in order.
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
+#: How :func:`enrolment_split` chooses the enrolment utterances.
+ENROLMENT_METHODS: tuple[str, ...] = ("random", "reference")
 
 
 def _check_manifest(manifest: pd.DataFrame) -> None:
@@ -98,7 +114,7 @@ def speaker_split(
     )
     total = len(speakers)
     wanted = _allocate(total, fr)
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "split.speakers")
     assignment: dict[str, str] = {}
     # Per stratum, allocate proportionally; then fix rounding so totals match ``wanted``.
     per_group: dict[str, list[int]] = {}
@@ -211,11 +227,14 @@ def enrolment_split(
     Raises
     ------
     SplitError
-        If a speaker has fewer utterances than ``n_enrol + min_test``.
+        If a speaker has fewer utterances than ``n_enrol + min_test``, or
+        ``n_enrol`` or ``enrol_fraction`` is out of range.
+    UnknownNameError
+        If ``method`` is not one of :data:`ENROLMENT_METHODS` (a KeyError).
     """
     _check_manifest(manifest)
-    if method not in ("random", "reference"):
-        raise KeyError(f"unknown enrolment method {method!r}; valid: ['random', 'reference']")
+    if method not in ENROLMENT_METHODS:
+        raise UnknownNameError(f"unknown enrolment method {method!r}; valid: {list(ENROLMENT_METHODS)}")
     if n_enrol is not None and n_enrol < 1:
         raise SplitError(f"expected n_enrol >= 1, found {n_enrol}.")
     if not 0 < enrol_fraction < 1:
@@ -237,7 +256,7 @@ def enrolment_split(
                 short[str(speaker)] = n
                 continue
             # A generator per speaker: the choice does not depend on the other speakers.
-            rng = np.random.default_rng([seed, _stable_hash(str(speaker))])
+            rng = speaker_rng(seed, speaker)
             chosen = [ids[i] for i in sorted(rng.choice(n, size=k, replace=False))]
         chosen_set = set(chosen)
         for index in ids:
@@ -257,12 +276,57 @@ def enrolment_split(
     return out
 
 
-def _stable_hash(text: str) -> int:
-    """A hash of ``text`` that is the same in every Python process (unlike ``hash``)."""
+def stable_hash(text: str) -> int:
+    """A hash of ``text`` that is the same in every Python process (unlike ``hash``).
+
+    The 32-bit FNV-1a hash of the UTF-8 bytes.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    int
+        In ``[0, 2**32)``.
+
+    Examples
+    --------
+    >>> stable_hash(""), stable_hash("a")
+    (2166136261, 3826002220)
+    """
     value = 2166136261
     for byte in text.encode("utf-8"):
         value = ((value ^ byte) * 16777619) & 0xFFFFFFFF
     return value
+
+
+def speaker_rng(seed: int, speaker: object) -> np.random.Generator:
+    """The random generator of one speaker's draws: ``default_rng([seed, stable_hash(str(speaker))])``.
+
+    Keyed by the speaker's id rather than its position, so a speaker's draws
+    (which utterances enrol, which validate in training) do not change when
+    other speakers are added or removed.
+
+    Parameters
+    ----------
+    seed : int >= 0
+        The split's (or the run's) seed.
+    speaker : object
+        The speaker id; its ``str`` is hashed (``"0001"`` and ``1`` differ).
+
+    Returns
+    -------
+    numpy.random.Generator
+        A fresh generator.
+
+    Examples
+    --------
+    >>> speaker_rng(0, "19").permutation(4).tolist() == \\
+    ...     np.random.default_rng([0, stable_hash("19")]).permutation(4).tolist()
+    True
+    """
+    return np.random.default_rng([seed, stable_hash(str(speaker))])
 
 
 def split_summary(parts: pd.DataFrame) -> pd.DataFrame:

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speakerlib.data.corpora import no_utterances_error, require_corpus_dir, visible_dirs
+from speakerlib.audio.sphere import is_sphere, read_sphere_header
+from speakerlib.data.layout import no_utterances_error, require_corpus_dir, visible_dirs
 from speakerlib.data.manifest import finish_manifest
-from speakerlib.data.sphere import is_sphere, read_sphere_header
 from speakerlib.errors import CorpusLayoutError, UnreadableAudioError
 
 __all__ = ["read_timit", "read_spkrinfo"]

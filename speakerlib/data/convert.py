@@ -3,7 +3,7 @@
 The seed converted LibriSpeech's FLAC to WAV with a shell script around
 ffmpeg/sox, renamed TIMIT's folders and files to lower case by hand, and
 rewrote TIMIT's NIST SPHERE ``.WAV`` files with another ffmpeg script.
-speakerlib reads all of these directly (:func:`speakerlib.audio.load_audio`),
+speakerlib reads all of these directly (:func:`speakerlib.audio.load.load_audio`),
 so converting is optional; :func:`convert_corpus` is for users who want RIFF
 WAV copies anyway, for other tools.
 
@@ -17,9 +17,7 @@ half-written WAV and a second run converts only what is missing.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -28,10 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
+from tqdm.auto import tqdm
 
-from speakerlib.audio import AudioInfo, _check_rate, _check_riff_length, _decode, _to_float, audio_info
-from speakerlib.data.manifest import read_manifest
-from speakerlib.errors import ManifestError, SpeakerlibError, UnreadableAudioError
+from speakerlib import __version__
+from speakerlib._io import atomic_path, write_json
+from speakerlib.audio.decode import check_riff_length, check_sample_rate, decode_audio, to_float
+from speakerlib.audio.load import AudioInfo, audio_info
+from speakerlib.data.manifest import manifest_table
+from speakerlib.errors import ConfigError, SpeakerlibError, UnreadableAudioError
 
 __all__ = ["ConversionSummary", "convert_corpus", "SUMMARY_ATTR", "CONFIG_NAME"]
 
@@ -92,7 +94,7 @@ def convert_corpus(
     """Write a RIFF WAV copy of every file of a manifest, mirroring the corpus tree.
 
     FLAC and NIST SPHERE become WAV with the same samples (16-bit stays
-    16-bit); anything else :func:`speakerlib.audio.load_audio` reads (MP3,
+    16-bit); anything else :func:`speakerlib.audio.load.load_audio` reads (MP3,
     M4A...) becomes 16-bit WAV. Channels are kept. A file whose complete WAV
     already exists is skipped, so an interrupted run can simply be started
     again.
@@ -132,8 +134,8 @@ def convert_corpus(
     ------
     ManifestError
         If the manifest is empty or lacks ``utt_id`` or ``path``.
-    ValueError
-        If ``sample_rate_hz`` or ``jobs`` is out of range.
+    ConfigError
+        If ``sample_rate_hz`` or ``jobs`` is out of range (a ValueError).
     OSError
         If an output cannot be written (disk full, no permission): the run
         stops; what was written stays and counts as done next time.
@@ -145,24 +147,11 @@ def convert_corpus(
     >>> print(wav_manifest.attrs["conversion_summary"])  # doctest: +SKIP
     160 written, 0 skipped as already done, 0 rejected (1.2 s) -> data/timit_wav
     """
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
-    if isinstance(manifest, pd.DataFrame):
-        frame, where = manifest, "the manifest"
-    else:
-        frame, where = read_manifest(manifest), str(manifest)
-    missing = [column for column in ("utt_id", "path") if column not in frame.columns]
-    if missing:
-        raise ManifestError(
-            f"{where}: expected the columns utt_id and path, found no {missing}. "
-            "Build the manifest with `speakerlib manifest` or read_corpus."
-        )
-    if frame.empty:
-        raise ManifestError(f"{where}: expected at least one utterance to convert, found none.")
-    rate = _check_rate(sample_rate_hz)
+    frame, _ = manifest_table(manifest, purpose="convert")
+    rate = check_sample_rate(sample_rate_hz)
     if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
-        raise ValueError(f"expected jobs as an integer >= 1, found {jobs!r}.")
+        raise ConfigError(f"expected jobs as an integer >= 1, found {jobs!r}.")
 
     out_dir = Path(out_dir).expanduser().absolute()
     sources = [Path(os.path.abspath(Path(str(p)).expanduser())) for p in frame["path"]]
@@ -260,25 +249,20 @@ def _convert_one(source: Path, target: Path, sample_rate_hz: int | None) -> tupl
     existing = _complete_output(source, target, sample_rate_hz)
     if existing is not None:
         return "skipped", existing
-    decoded = _decode(source)
+    decoded = decode_audio(source)
     if sample_rate_hz is None or sample_rate_hz == decoded.sample_rate_hz:
         data, rate = decoded.samples, decoded.sample_rate_hz
         subtype = decoded.subtype
         if subtype not in _EXACT_WAV_SUBTYPES:
             subtype = _SUBTYPE_FOR_DTYPE[decoded.samples.dtype.name]
     else:
-        data, _ = _to_float(decoded, source, sample_rate_hz=sample_rate_hz, mono=False)
+        data, _ = to_float(decoded, source, sample_rate_hz=sample_rate_hz, mono=False)
         rate = sample_rate_hz
         subtype = "PCM_16" if decoded.samples.dtype == np.int16 else "FLOAT"
-    target.parent.mkdir(parents=True, exist_ok=True)
     # a fixed temporary name: a killed run's leftover is simply overwritten next time
-    partial = target.with_name(f".{target.name}.part")
-    try:
+    with atomic_path(target) as partial:
         sf.write(partial, data, rate, format="WAV", subtype=subtype)
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    target.with_name(f".{target.name}.part").unlink(missing_ok=True)  # left by versions before atomic_path
     return "written", audio_info(target)
 
 
@@ -294,7 +278,7 @@ def _complete_output(source: Path, target: Path, sample_rate_hz: int | None) -> 
         out = audio_info(target)
         if out.format != "WAV":
             return None
-        _check_riff_length(target)
+        check_riff_length(target)
     except UnreadableAudioError:
         return None
     try:
@@ -313,10 +297,8 @@ def _complete_output(source: Path, target: Path, sample_rate_hz: int | None) -> 
 def _write_config(path: Path, summary: ConversionSummary, *, lower_case: bool,
                   sample_rate_hz: int | None, files: int) -> None:
     """Record the settings and counts of the run beside its output, atomically."""
-    from speakerlib import __version__
-
     record = {
-        "made_by": "speakerlib.convert.convert_corpus",
+        "made_by": "speakerlib.data.convert.convert_corpus",
         "speakerlib_version": __version__,
         "root": str(summary.root),
         "lower_case": lower_case,
@@ -327,12 +309,4 @@ def _write_config(path: Path, summary: ConversionSummary, *, lower_case: bool,
         "rejected": summary.rejected,
         "seconds": round(summary.seconds, 3),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json(path, record, indent=2)

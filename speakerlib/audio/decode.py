@@ -1,21 +1,22 @@
-"""Audio files: what is in them, and reading them.
+"""Decoding audio files to their stored samples, and scaling those to float.
 
-:func:`audio_info` reads a file's header (the corpus readers use it to fill a
-manifest's duration and sample-rate columns). :func:`load_audio` reads the
-samples as float32 in [-1, 1], downmixed and resampled as asked, and says what
-it did: it returns a :class:`LoadReport` and warns with
-:class:`AudioConversionWarning` whenever it resamples, downmixes or clips.
-
-Decoders, chosen by the file's first bytes rather than its name:
+The backends behind :func:`speakerlib.audio.load.load_audio`, chosen by the
+file's first bytes (:func:`sniff_format`) rather than its name:
 
 * WAV (any PCM width, float), FLAC, OGG, AIFF, NIST SPHERE: :mod:`soundfile`
   (libsndfile). SPHERE that libsndfile refuses falls back to
-  :func:`speakerlib.data.sphere.read_sphere`; shorten-compressed SPHERE fails
+  :func:`speakerlib.audio.sphere.read_sphere`; shorten-compressed SPHERE fails
   with a message saying how to decompress it.
 * Anything else (MP3, M4A/AAC, Opus in WebM...): :mod:`pydub` driving the
   ffmpeg binary that :mod:`imageio_ffmpeg` ships. No system ffmpeg and no
   ffprobe are needed: the codec is read from ``ffmpeg -i`` and passed to
   pydub explicitly.
+
+:func:`decode_audio` returns the samples *as stored* (integers stay
+integers, in a :class:`~speakerlib.audio.records.DecodedAudio`), so that
+:func:`speakerlib.data.convert.convert_corpus` can copy them exactly;
+:func:`to_float` scales, downmixes and resamples them and says what it did in
+a :class:`~speakerlib.audio.records.LoadReport`.
 """
 
 from __future__ import annotations
@@ -26,299 +27,30 @@ import subprocess
 import sys
 import threading
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 
-from speakerlib.data.sphere import read_sphere, read_sphere_header
-from speakerlib.errors import AudioTooShortError, InvalidAudioError, UnreadableAudioError
+from speakerlib.audio.records import DecodedAudio, LoadReport
+from speakerlib.audio.sphere import read_sphere, read_sphere_header
+from speakerlib.errors import (
+    AudioTooShortError,
+    ConfigError,
+    ConfigTypeError,
+    InvalidAudioError,
+    UnreadableAudioError,
+)
 
 __all__ = [
-    "AudioInfo",
-    "audio_info",
-    "AudioConversionWarning",
-    "LoadReport",
-    "load_audio",
-    "sphere_header_text",
+    "check_sample_rate",
+    "sniff_format",
+    "decode_audio",
+    "check_riff_length",
+    "check_samples",
+    "to_float",
 ]
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    """What an audio file's header says.
-
-    Attributes
-    ----------
-    num_samples : int
-        Samples per channel.
-    sample_rate_hz : int
-        Sampling rate [Hz].
-    num_channels : int
-        Number of channels.
-    format : str
-        Container, as libsndfile names it (``"FLAC"``, ``"WAV"``, ``"NIST"``...).
-    subtype : str
-        Sample encoding (``"PCM_16"``, ``"FLOAT"``...).
-    """
-
-    num_samples: int
-    sample_rate_hz: int
-    num_channels: int
-    format: str
-    subtype: str
-
-    @property
-    def duration_s(self) -> float:
-        """Duration [s]."""
-        return self.num_samples / self.sample_rate_hz
-
-
-def audio_info(path: str | Path) -> AudioInfo:
-    """Read an audio file's header (WAV, FLAC, NIST SPHERE, OGG...).
-
-    Parameters
-    ----------
-    path : str or Path
-        The audio file.
-
-    Returns
-    -------
-    AudioInfo
-
-    Raises
-    ------
-    UnreadableAudioError
-        If the file is missing, empty, truncated, or not audio that
-        libsndfile can decode (for example shorten-compressed SPHERE).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UnreadableAudioError(
-            f"{path}: expected an audio file, found nothing there. "
-            "Check the path, or rebuild the manifest if the corpus moved."
-        )
-    if path.stat().st_size == 0:
-        raise UnreadableAudioError(
-            f"{path}: expected audio, found an empty file (0 bytes). "
-            "Re-download or re-copy this file, or remove it from the corpus."
-        )
-    try:
-        info = sf.info(str(path))
-    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        raise UnreadableAudioError(
-            f"{path}: expected WAV, FLAC or NIST SPHERE audio that libsndfile can "
-            f"decode, found a file it cannot read ({exc}). The file is probably "
-            "truncated, corrupted or in another format: re-download or re-copy it, "
-            "or remove it from the corpus."
-        ) from exc
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise UnreadableAudioError(
-            f"{path}: expected audio samples, found a header announcing "
-            f"{info.frames} samples at {info.samplerate} Hz. Re-download or re-copy "
-            "this file, or remove it from the corpus."
-        )
-    return AudioInfo(
-        num_samples=int(info.frames),
-        sample_rate_hz=int(info.samplerate),
-        num_channels=int(info.channels),
-        format=str(info.format),
-        subtype=str(info.subtype),
-    )
-
-
-class AudioConversionWarning(UserWarning):
-    """:func:`load_audio` changed the samples: it resampled, downmixed or clipped them.
-
-    The same facts are in the :class:`LoadReport` it returns. Silence the
-    warning where the conversion is intended::
-
-        warnings.filterwarnings("ignore", category=AudioConversionWarning)
-    """
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What :func:`load_audio` read, and what it did to the samples.
-
-    Attributes
-    ----------
-    path : Path
-        The file read.
-    decoder : str
-        ``"soundfile"`` (libsndfile), ``"sphere"`` (speakerlib's own NIST SPHERE
-        reader, for headers libsndfile refuses) or ``"ffmpeg"`` (pydub driving
-        the ffmpeg binary of imageio-ffmpeg).
-    format : str
-        The container: libsndfile's name (``"WAV"``, ``"FLAC"``, ``"NIST"``,
-        ``"OGG"``...) or ffmpeg's demuxer (``"mp3"``, ``"mov,mp4,m4a,3gp,3g2,mj2"``...).
-    subtype : str
-        The sample encoding: libsndfile's name (``"PCM_16"``, ``"PCM_24"``,
-        ``"FLOAT"``...) or ffmpeg's codec (``"mp3"``, ``"aac"``...).
-    original_sample_rate_hz : int
-        Sampling rate of the file [Hz].
-    original_channels : int
-        Channels in the file.
-    original_num_samples : int
-        Samples per channel in the file (as decoded).
-    sample_rate_hz : int
-        Sampling rate of the returned samples [Hz].
-    num_channels : int
-        Channels returned (1 after a downmix).
-    num_samples : int
-        Samples per channel returned.
-    downmixed : bool
-        True when the channels were averaged into one.
-    resampled : bool
-        True when the samples were resampled (soxr, high quality) from
-        ``original_sample_rate_hz`` to ``sample_rate_hz``.
-    clipped_samples : int
-        Samples outside [-1, 1] that were set to -1 or 1: float files louder
-        than full scale, or resampling overshoot next to full-scale peaks.
-    """
-
-    path: Path
-    decoder: str
-    format: str
-    subtype: str
-    original_sample_rate_hz: int
-    original_channels: int
-    original_num_samples: int
-    sample_rate_hz: int
-    num_channels: int
-    num_samples: int
-    downmixed: bool
-    resampled: bool
-    clipped_samples: int
-
-    @property
-    def duration_s(self) -> float:
-        """Duration of the returned samples [s]."""
-        return self.num_samples / self.sample_rate_hz
-
-    @property
-    def changes(self) -> tuple[str, ...]:
-        """What was done to the samples, in words; empty when they are as stored."""
-        done = []
-        if self.resampled:
-            done.append(
-                f"resampled from {self.original_sample_rate_hz} Hz to {self.sample_rate_hz} Hz "
-                "(soxr, high quality)"
-            )
-        if self.downmixed:
-            done.append(f"downmixed {self.original_channels} channels to mono (channel mean)")
-        if self.clipped_samples:
-            done.append(f"clipped {self.clipped_samples} sample(s) outside [-1, 1]")
-        return tuple(done)
-
-
-def load_audio(
-    path: str | Path,
-    *,
-    sample_rate_hz: int | None = 16000,
-    mono: bool = True,
-) -> tuple[np.ndarray, LoadReport]:
-    """Read an audio file as float32 samples in [-1, 1], saying what was done to them.
-
-    The decoder is chosen by the file's first bytes, not its name: WAV (8-,
-    16-, 24-, 32-bit PCM, float, double), FLAC, OGG, AIFF and NIST SPHERE
-    through libsndfile (SPHERE headers it refuses through
-    :func:`speakerlib.data.sphere.read_sphere`); MP3, M4A and the rest through
-    pydub and the ffmpeg binary of imageio-ffmpeg (no system ffmpeg needed).
-    Integer PCM is scaled by its full scale (16-bit: ``x / 32768``, exactly).
-
-    Parameters
-    ----------
-    path : str or Path
-        The audio file.
-    sample_rate_hz : int > 0 or None
-        Rate of the returned samples [Hz]. A file at another rate is resampled
-        with soxr (high quality). None keeps the file's rate.
-    mono : bool
-        True: average the channels into one. False: keep every channel.
-
-    Returns
-    -------
-    samples : np.ndarray [shape=(n,) if mono else (n, channels), dtype=float32]
-        The samples, in [-1, 1].
-    report : LoadReport
-        The file's rate, channels, format and decoder, and whether the samples
-        were resampled, downmixed or clipped.
-
-    Warns
-    -----
-    AudioConversionWarning
-        When the samples were resampled, downmixed or clipped, naming the file.
-
-    Raises
-    ------
-    UnreadableAudioError
-        If the file is missing, empty, truncated (its header announces more
-        samples than it holds), not audio, or shorten-compressed SPHERE.
-    InvalidAudioError
-        If the samples include NaN or infinite values (float files).
-    AudioTooShortError
-        If the file holds no samples.
-    ValueError
-        If ``sample_rate_hz`` is not a positive integer or None.
-
-    Examples
-    --------
-    >>> y, report = load_audio("19-198-0000.flac")  # doctest: +SKIP
-    >>> y.dtype, y.shape, report.sample_rate_hz, report.changes  # doctest: +SKIP
-    (dtype('float32'), (225360,), 16000, ())
-    """
-    path = Path(path)
-    rate = _check_rate(sample_rate_hz)
-    decoded = _decode(path)
-    samples, report = _to_float(decoded, path, sample_rate_hz=rate, mono=mono)
-    if report.changes:
-        warnings.warn(
-            f"{path}: {'; '.join(report.changes)}. Pass sample_rate_hz=None and mono=False "
-            "to get the samples as stored, or filter AudioConversionWarning when this is "
-            "intended.",
-            AudioConversionWarning,
-            stacklevel=2,
-        )
-    return samples, report
-
-
-def sphere_header_text(path: str | Path) -> str:
-    """Return the text of a NIST SPHERE header, from ``NIST_1A`` to ``end_head``.
-
-    The padding after ``end_head`` is left out. Useful to show what a TIMIT
-    ``.WAV`` file says about itself.
-
-    Raises
-    ------
-    UnreadableAudioError
-        If the file is missing, not SPHERE, or its header is malformed.
-
-    Examples
-    --------
-    >>> print(sphere_header_text("TIMIT/TRAIN/DR1/FVMH0/SA1.WAV"))  # doctest: +SKIP
-    NIST_1A
-       1024
-    ...
-    end_head
-    """
-    path = Path(path)
-    header = read_sphere_header(path)  # validates the header, names the file on errors
-    with open(path, "rb") as handle:
-        text = handle.read(header.header_size).decode("latin-1")
-    end = re.search(r"^end_head[ \t\r]*$", text, re.MULTILINE)
-    if end is None:  # the parser accepted it, so this means a changed file
-        raise UnreadableAudioError(
-            f"{path}: expected a SPHERE header ending in end_head, found none. "
-            "Re-copy the file from the corpus release."
-        )
-    return text[: end.start()] + "end_head\n"
-
-
-# --------------------------------------------------------------------------
-# Decoding. Every decoder returns the samples as stored (integers stay
-# integers) so that convert.py can copy them exactly; _to_float scales them.
 
 _PYDUB_IMPORT_LOCK = threading.Lock()  # only guards the one-time import of pydub
 _FIX_COPY = "Re-download or re-copy this file, or leave it out of the manifest."
@@ -358,32 +90,45 @@ _SOUNDFILE_EXTENSIONS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class _Decoded:
-    """Samples as stored, with what is needed to scale them and report on them."""
-
-    samples: np.ndarray  # (n, channels): int16, int32, float32 or float64
-    full_scale: float  # divide by this to get [-1, 1]
-    sample_rate_hz: int
-    format: str
-    subtype: str
-    decoder: str
-
-
 class _OpenError(Exception):
     """libsndfile could not open the file at all (as opposed to failing mid-way)."""
 
 
-def _check_rate(sample_rate_hz: object) -> int | None:
+def check_sample_rate(sample_rate_hz: object) -> int | None:
+    """Check a requested sample rate: a positive integer [Hz], or None (keep the file's).
+
+    Parameters
+    ----------
+    sample_rate_hz : object
+        The ``sample_rate_hz`` argument of a caller; an integral float
+        (``16000.0``) is accepted.
+
+    Returns
+    -------
+    int or None
+        The rate as an ``int``, or None.
+
+    Raises
+    ------
+    ConfigTypeError
+        If it is not a number (a bool counts as not one).
+    ConfigError
+        If it is not positive or not a whole number.
+
+    Examples
+    --------
+    >>> check_sample_rate(16000.0), check_sample_rate(None)
+    (16000, None)
+    """
     if sample_rate_hz is None:
         return None
     if isinstance(sample_rate_hz, bool) or not isinstance(sample_rate_hz, (int, np.integer, float)):
-        raise ValueError(
+        raise ConfigTypeError(
             f"expected sample_rate_hz as a positive integer [Hz] or None, found "
             f"{sample_rate_hz!r} ({type(sample_rate_hz).__name__})."
         )
     if sample_rate_hz <= 0 or int(sample_rate_hz) != sample_rate_hz:
-        raise ValueError(
+        raise ConfigError(
             f"expected sample_rate_hz as a positive integer [Hz] or None, found {sample_rate_hz!r}."
         )
     return int(sample_rate_hz)
@@ -416,8 +161,26 @@ def _check_file(path: Path) -> bytes:
     return head
 
 
-def _sniff(head: bytes) -> str | None:
-    """Name the container from the first bytes: a libsndfile format, "ffmpeg", or None."""
+def sniff_format(head: bytes) -> str | None:
+    """Name a file's container from its first bytes.
+
+    Parameters
+    ----------
+    head : bytes
+        The file's first bytes (16 are enough).
+
+    Returns
+    -------
+    str or None
+        A libsndfile format (``"WAV"``, ``"FLAC"``, ``"NIST"``, ``"OGG"``,
+        ``"AIFF"``...), ``"ffmpeg"`` for containers only ffmpeg reads (MP3,
+        MP4/M4A, Matroska/WebM, ASF, AMR), or None when the bytes say nothing.
+
+    Examples
+    --------
+    >>> sniff_format(b"fLaC..."), sniff_format(b"ID3..."), sniff_format(b"<html>")
+    ('FLAC', 'ffmpeg', None)
+    """
     for magic, name in _SOUNDFILE_MAGIC:
         if head.startswith(magic):
             return name
@@ -434,17 +197,41 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def _decode(path: Path) -> _Decoded:
-    """Decode any supported file to its stored samples, and check them."""
+def decode_audio(path: Path) -> DecodedAudio:
+    """Decode any supported file to its samples as stored, and check them.
+
+    The backend is chosen by :func:`sniff_format` (then by the extension, then
+    ffmpeg); see the module docstring. WAV files are checked with
+    :func:`check_riff_length`, the samples with :func:`check_samples`.
+
+    Parameters
+    ----------
+    path : Path
+        The audio file.
+
+    Returns
+    -------
+    DecodedAudio
+        The samples as stored (not scaled, downmixed or resampled: see :func:`to_float`).
+
+    Raises
+    ------
+    UnreadableAudioError
+        If the file is missing, empty, truncated, not audio, or shorten-compressed SPHERE.
+    InvalidAudioError
+        If float samples include NaN or infinite values.
+    AudioTooShortError
+        If the file holds no samples.
+    """
     head = _check_file(path)
-    kind = _sniff(head)
+    kind = sniff_format(head)
     if kind == "NIST":
         decoded = _decode_sphere(path)
     elif kind == "ffmpeg":
         decoded = _decode_ffmpeg(path)
     elif kind is not None:
         if kind == "WAV":
-            _check_riff_length(path)
+            check_riff_length(path)
         try:
             decoded = _decode_soundfile(path)
         except _OpenError as exc:
@@ -469,10 +256,32 @@ def _decode(path: Path) -> _Decoded:
         # ffmpeg reads what libsndfile reads and more; libsndfile's MP3 probe would
         # also print notes on stderr for a .mp3 that is not MP3
         decoded = _decode_ffmpeg(path)
-    return _check_samples(path, decoded)
+    return check_samples(path, decoded)
 
 
-def _check_samples(path: Path, decoded: _Decoded) -> _Decoded:
+def check_samples(path: Path, decoded: DecodedAudio) -> DecodedAudio:
+    """Check that decoded samples are usable: at least one, and all finite.
+
+    Parameters
+    ----------
+    path : Path
+        The file they came from, named in the messages.
+    decoded : DecodedAudio
+        What a decoder returned.
+
+    Returns
+    -------
+    DecodedAudio
+        ``decoded``, unchanged.
+
+    Raises
+    ------
+    AudioTooShortError
+        If there is no sample.
+    InvalidAudioError
+        If float samples include NaN or infinite values (the message counts
+        them and gives the first one's time).
+    """
     samples = decoded.samples
     if samples.shape[0] == 0:
         raise AudioTooShortError(
@@ -507,7 +316,7 @@ def _native_dtype(subtype: str) -> tuple[str, float]:
     return "float32", 1.0  # FLOAT, and decoders that produce floats (Vorbis, Opus, MP3)
 
 
-def _decode_soundfile(path: Path) -> _Decoded:
+def _decode_soundfile(path: Path) -> DecodedAudio:
     try:
         handle = sf.SoundFile(str(path))
     except Exception as exc:  # LibsndfileError, RuntimeError, TypeError across versions
@@ -534,14 +343,26 @@ def _decode_soundfile(path: Path) -> _Decoded:
             f"{path}: expected {frames} samples, as the {fmt} header announces, found only "
             f"{samples.shape[0]}: the file is truncated. {_FIX_COPY}"
         )
-    return _Decoded(samples, full_scale, rate, fmt, subtype, "soundfile")
+    return DecodedAudio(samples, full_scale, rate, fmt, subtype, "soundfile")
 
 
-def _check_riff_length(path: Path) -> None:
+def check_riff_length(path: Path) -> None:
     """Raise when a RIFF WAV's data chunk announces more bytes than the file holds.
 
     libsndfile reads such files without complaint, returning only the samples
-    present, so a truncated WAV would otherwise pass as a shorter one.
+    present, so a truncated WAV would otherwise pass as a shorter one. Files
+    that are not RIFF/RIFX WAV (RF64, malformed headers), and data chunks
+    written by a stream that never knew its length, are left to libsndfile.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Raises
+    ------
+    UnreadableAudioError
+        If the data chunk is cut short.
     """
     size = path.stat().st_size
     with open(path, "rb") as handle:
@@ -567,7 +388,7 @@ def _check_riff_length(path: Path) -> None:
             pos += 8 + length + (length & 1)
 
 
-def _decode_sphere(path: Path) -> _Decoded:
+def _decode_sphere(path: Path) -> DecodedAudio:
     header = read_sphere_header(path)
     if header.is_compressed:
         read_sphere(path)  # raises, saying how to decompress (sph2pipe, sox)
@@ -588,11 +409,12 @@ def _decode_sphere(path: Path) -> _Decoded:
             samples, rate = read_sphere(path)
         except UnreadableAudioError as inner:
             raise UnreadableAudioError(f"{inner} (libsndfile cannot read it either: {exc})") from exc
-    return _Decoded(samples.reshape(samples.shape[0], -1), 32768.0, rate, "NIST", "PCM_16", "sphere")
+    return DecodedAudio(samples.reshape(samples.shape[0], -1), 32768.0, rate, "NIST", "PCM_16", "sphere")
 
 
 def _ffmpeg_exe(path: Path) -> str:
     try:
+        # imported here: an optional binary package, needed only for files libsndfile cannot read
         import imageio_ffmpeg
 
         return imageio_ffmpeg.get_ffmpeg_exe()
@@ -606,7 +428,7 @@ def _ffmpeg_exe(path: Path) -> str:
 
 def _audio_segment_class(ffmpeg: str) -> type:
     """A pydub AudioSegment subclass that runs ``ffmpeg``; pydub itself is left as it is."""
-    if "pydub.audio_segment" not in sys.modules:
+    if "pydub.audio_segment" not in sys.modules:  # imported on first use: only ffmpeg files need it
         with _PYDUB_IMPORT_LOCK, warnings.catch_warnings():
             # pydub warns at import that audioop is deprecated (Python 3.11) and that
             # no ffmpeg is on PATH; neither matters: the ffmpeg used is given here.
@@ -621,7 +443,7 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no message"
 
 
-def _decode_ffmpeg(path: Path, *, libsndfile_error: str | None = None) -> _Decoded:
+def _decode_ffmpeg(path: Path, *, libsndfile_error: str | None = None) -> DecodedAudio:
     ffmpeg = _ffmpeg_exe(path)
     target = os.path.abspath(path)  # a leading "/" keeps ffmpeg from reading "x:" as a protocol
     also = f" (libsndfile cannot read it either: {libsndfile_error})" if libsndfile_error else ""
@@ -671,13 +493,42 @@ def _decode_ffmpeg(path: Path, *, libsndfile_error: str | None = None) -> _Decod
     raw = np.frombuffer(segment.raw_data, dtype="<i2" if width == 2 else "<i4")
     samples = raw.astype(np.int16 if width == 2 else np.int32).reshape(-1, int(segment.channels))
     full_scale = 32768.0 if width == 2 else 2.0**31
-    return _Decoded(samples, full_scale, int(segment.frame_rate), fmt, codec, "ffmpeg")
+    return DecodedAudio(samples, full_scale, int(segment.frame_rate), fmt, codec, "ffmpeg")
 
 
-def _to_float(
-    decoded: _Decoded, path: Path, *, sample_rate_hz: int | None, mono: bool
+def to_float(
+    decoded: DecodedAudio, path: Path, *, sample_rate_hz: int | None, mono: bool
 ) -> tuple[np.ndarray, LoadReport]:
-    """Scale to [-1, 1], downmix, resample and clip as asked (no warning here)."""
+    """Scale stored samples to [-1, 1], downmix, resample and clip them as asked.
+
+    Integer PCM is divided by its full scale (16-bit exactly: ``x / 32768``);
+    resampling uses soxr (high quality); samples left outside [-1, 1] are
+    clipped and counted. No warning is given here
+    (:func:`speakerlib.audio.load.load_audio` warns).
+
+    Parameters
+    ----------
+    decoded : DecodedAudio
+        What :func:`decode_audio` returned.
+    path : Path
+        The file they came from (for the report and messages).
+    sample_rate_hz : int > 0 or None
+        Rate of the result [Hz] (checked by :func:`check_sample_rate`); None keeps the file's.
+    mono : bool
+        Average the channels into one.
+
+    Returns
+    -------
+    samples : np.ndarray [shape=(n,) if mono else (n, channels), dtype=float32]
+        In [-1, 1].
+    report : LoadReport
+        What was read and what was done.
+
+    Raises
+    ------
+    AudioTooShortError
+        If resampling leaves no sample.
+    """
     stored = decoded.samples
     n, channels = stored.shape
     if stored.dtype == np.int16:
@@ -693,8 +544,6 @@ def _to_float(
     target = rate if sample_rate_hz is None else sample_rate_hz
     resampled = target != rate
     if resampled:
-        import soxr
-
         y = soxr.resample(np.ascontiguousarray(y), rate, target, quality="HQ")
         if y.shape[0] == 0:
             raise AudioTooShortError(
