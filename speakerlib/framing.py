@@ -27,10 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from speakerlib.errors import AudioTooShortError
+from speakerlib._checks import is_int
+from speakerlib.audio import SAMPLE_RATE_HZ
+from speakerlib.errors import AudioTooShortError, ConfigError, ConfigTypeError
 
 __all__ = [
+    "DEFAULT_LENGTH_S",
     "DEFAULT_NUM_SAMPLES",
+    "FIX_LENGTH_MODES",
     "fix_length",
     "pad_to_length",
     "centre_crop_start",
@@ -39,24 +43,27 @@ __all__ = [
     "padded_fraction",
 ]
 
-#: The reference's fixed length: 3 s at 16 kHz [samples].
-DEFAULT_NUM_SAMPLES = 48_000
+#: The reference's fixed length [s].
+DEFAULT_LENGTH_S = 3.0
+#: The reference's fixed length [samples]: 3 s at :data:`speakerlib.audio.SAMPLE_RATE_HZ`
+#: (48 000 at 16 kHz).
+DEFAULT_NUM_SAMPLES = int(round(DEFAULT_LENGTH_S * SAMPLE_RATE_HZ))
 
-_FIX_MODES = ("reference", "repeat")
+#: The modes of :func:`fix_length`: pad with zeros (the reference) or repeat the signal.
+FIX_LENGTH_MODES = ("reference", "repeat")
 _PAD_MODES = ("repeat", "zero")
 
 
 def _check_num(name: str, value: object) -> int:
-    is_integer = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-    if not is_integer or value < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    if not is_int(value) or value < 1:
+        raise ConfigError(f"{name}: expected an integer >= 1, got {value!r}")
     return int(value)
 
 
 def _check_signal(y: object) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"y: expected a mono signal of shape (n,), got shape {y.shape}")
+        raise ConfigError(f"y: expected a mono signal of shape (n,), got shape {y.shape}")
     if y.size == 0:
         raise AudioTooShortError(
             "y: expected at least one sample to pad or crop, got an empty signal. "
@@ -67,7 +74,7 @@ def _check_signal(y: object) -> np.ndarray:
 
 def _check_pad_mode(pad_mode: object) -> str:
     if pad_mode not in _PAD_MODES:
-        raise ValueError(f"pad: expected one of {_PAD_MODES}, got {pad_mode!r}")
+        raise ConfigError(f"pad: expected one of {_PAD_MODES}, got {pad_mode!r}")
     return str(pad_mode)
 
 
@@ -88,12 +95,12 @@ def centre_crop_start(num_input: int, num_samples: int) -> int:
 
     Raises
     ------
-    ValueError
+    ConfigError
         If ``num_samples < 1`` or the signal is shorter than the crop.
     """
     num_samples = _check_num("num_samples", num_samples)
     if num_input < num_samples:
-        raise ValueError(
+        raise ConfigError(
             f"num_input: a centre crop of {num_samples} samples needs at least that many, "
             f"got {num_input}"
         )
@@ -119,7 +126,7 @@ def pad_to_length(y: np.ndarray, *, num_samples: int, pad: str = "repeat") -> np
 
     Raises
     ------
-    ValueError
+    ConfigError
         ``num_samples < 1`` or ``< n``, unknown ``pad``, ``y`` not 1-D.
     AudioTooShortError
         ``y`` is empty.
@@ -135,7 +142,7 @@ def pad_to_length(y: np.ndarray, *, num_samples: int, pad: str = "repeat") -> np
     y = _check_signal(y)
     pad_mode = _check_pad_mode(pad)
     if y.size > num_samples:
-        raise ValueError(
+        raise ConfigError(
             f"y: padding to {num_samples} samples needs at most that many, got {y.size}; "
             "use fix_length to crop as well"
         )
@@ -170,7 +177,7 @@ def fix_length(y: np.ndarray, *, num_samples: int, mode: str = "reference") -> n
 
     Raises
     ------
-    ValueError
+    ConfigError
         ``num_samples < 1``, unknown ``mode``, ``y`` not 1-D.
     AudioTooShortError
         ``y`` is empty.
@@ -185,8 +192,8 @@ def fix_length(y: np.ndarray, *, num_samples: int, mode: str = "reference") -> n
     array([1, 2, 3, 1, 2])
     """
     num_samples = _check_num("num_samples", num_samples)
-    if mode not in _FIX_MODES:
-        raise ValueError(f"mode: expected one of {_FIX_MODES}, got {mode!r}")
+    if mode not in FIX_LENGTH_MODES:
+        raise ConfigError(f"mode: expected one of {FIX_LENGTH_MODES}, got {mode!r}")
     y = _check_signal(y)
     if y.size >= num_samples:
         start = centre_crop_start(y.size, num_samples)
@@ -222,9 +229,9 @@ def random_crop(
 
     Raises
     ------
-    TypeError
+    ConfigTypeError
         ``rng`` is not a ``numpy.random.Generator``.
-    ValueError
+    ConfigError
         ``num_samples < 1``, unknown ``pad``, ``y`` not 1-D.
     AudioTooShortError
         ``y`` is empty.
@@ -232,7 +239,7 @@ def random_crop(
     num_samples = _check_num("num_samples", num_samples)
     pad_mode = _check_pad_mode(pad)
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(
+        raise ConfigTypeError(
             f"rng: expected a numpy.random.Generator (np.random.default_rng(seed)), "
             f"got {type(rng).__name__}"
         )
@@ -271,7 +278,7 @@ def evenly_spaced_crops(
 
     Raises
     ------
-    ValueError
+    ConfigError
         ``num_samples < 1``, ``num_crops < 1``, unknown ``pad``, ``y`` not 1-D.
     AudioTooShortError
         ``y`` is empty.
@@ -302,7 +309,7 @@ def _evenly_spaced_starts(num_input: int, num_samples: int, num_crops: int) -> n
     return np.arange(num_crops, dtype=np.int64) * span // (num_crops - 1)
 
 
-def padded_fraction(durations_s: np.ndarray, *, target_s: float = 3.0) -> float:
+def padded_fraction(durations_s: np.ndarray, *, target_s: float = DEFAULT_LENGTH_S) -> float:
     """Share of utterances shorter than the fixed length, hence padded.
 
     Parameters
@@ -320,7 +327,7 @@ def padded_fraction(durations_s: np.ndarray, *, target_s: float = 3.0) -> float:
 
     Raises
     ------
-    ValueError
+    ConfigError
         Empty input, negative or non-finite durations, ``target_s <= 0``.
 
     Examples
@@ -330,9 +337,9 @@ def padded_fraction(durations_s: np.ndarray, *, target_s: float = 3.0) -> float:
     """
     durations = np.asarray(durations_s, dtype=np.float64).reshape(-1)
     if durations.size == 0:
-        raise ValueError("durations_s: expected at least one duration, got none")
+        raise ConfigError("durations_s: expected at least one duration, got none")
     if not np.all(np.isfinite(durations)) or np.any(durations < 0):
-        raise ValueError("durations_s: expected finite durations >= 0 [s]")
+        raise ConfigError("durations_s: expected finite durations >= 0 [s]")
     if not np.isfinite(target_s) or target_s <= 0:
-        raise ValueError(f"target_s: expected a positive duration [s], got {target_s!r}")
+        raise ConfigError(f"target_s: expected a positive duration [s], got {target_s!r}")
     return float(np.mean(durations < target_s))

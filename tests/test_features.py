@@ -425,6 +425,19 @@ def test_unknown_kind_is_a_key_error_listing_valid_kinds():
             make()
 
 
+def test_kinds_and_modes_come_from_the_registry():
+    from speakerlib import registry
+    from speakerlib.audio import SAMPLE_RATE_HZ
+    from speakerlib.errors import UnknownNameError
+    from speakerlib.features import NORMALIZE_MODES
+
+    assert FEATURE_KINDS is registry.FEATURE_KINDS
+    assert NORMALIZE_MODES is registry.NORMALIZE_MODES
+    with pytest.raises(UnknownNameError, match="unknown feature kind 'fbank'"):
+        FeatureConfig.for_kind("fbank")
+    assert FeatureConfig().sample_rate_hz == SAMPLE_RATE_HZ
+
+
 def test_kind_defaults():
     ref = FeatureConfig()
     assert (ref.kind, ref.n_mels, ref.fmin_hz, ref.fmax_hz, ref.window) == (

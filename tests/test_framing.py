@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speakerlib.errors import AudioTooShortError
+from speakerlib.audio import SAMPLE_RATE_HZ
+from speakerlib.errors import AudioTooShortError, ConfigError, ConfigTypeError
 from speakerlib.framing import (
+    DEFAULT_LENGTH_S,
     DEFAULT_NUM_SAMPLES,
+    FIX_LENGTH_MODES,
     centre_crop_start,
     evenly_spaced_crops,
     fix_length,
@@ -252,4 +255,25 @@ def test_padded_fraction():
     with pytest.raises(ValueError):
         padded_fraction([1.0, -2.0])
     with pytest.raises(ValueError):
+        padded_fraction([1.0], target_s=0.0)
+
+
+def test_default_length_is_three_seconds_at_the_course_rate():
+    assert DEFAULT_NUM_SAMPLES == round(DEFAULT_LENGTH_S * SAMPLE_RATE_HZ) == 48_000
+    assert FIX_LENGTH_MODES == ("reference", "repeat")
+
+
+def test_bad_arguments_are_speakerlib_config_errors():
+    y = signal(10)
+    with pytest.raises(ConfigError, match="num_samples"):
+        fix_length(y, num_samples=0)
+    with pytest.raises(ConfigError, match="mode"):
+        fix_length(y, num_samples=5, mode="zero")
+    with pytest.raises(ConfigError, match="shape"):
+        pad_to_length(np.zeros((2, 3)), num_samples=5)
+    with pytest.raises(ConfigTypeError, match="Generator"):
+        random_crop(y, num_samples=5, rng=0)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="num_input"):
+        centre_crop_start(3, 4)
+    with pytest.raises(ConfigError, match="target_s"):
         padded_fraction([1.0], target_s=0.0)

@@ -20,18 +20,23 @@ import soundfile as sf
 from speakerlib.audio import AudioConversionWarning, load_audio
 from speakerlib.cli import main
 from speakerlib.data.manifest import read_manifest, write_manifest
-from speakerlib.errors import ManifestError
+from speakerlib.errors import (
+    ConfigError,
+    ConfigTypeError,
+    ManifestError,
+    StoreConfigError,
+    UnknownUtteranceError,
+)
 from speakerlib.features import FeatureConfig, normalize
 from speakerlib.framing import fix_length
-from speakerlib.prepare import (
+from speakerlib.prepare import PrepareSummary, prepare
+from speakerlib.store import (
+    CONFIG_NAME,
     FEATURES_NAME,
     INDEX_NAME,
     REJECTS_NAME,
     PrepareConfig,
-    PrepareSummary,
-    StoreConfigError,
     load_store,
-    prepare,
 )
 from speakerlib.vad import REFERENCE_VAD_CONFIG, vad
 
@@ -174,6 +179,8 @@ def test_stored_features_are_unnormalised_and_match_an_independent_route(prepare
                                   normalize(raw, mode="per_utterance"))
     with pytest.raises(ValueError, match="normalize"):
         store.get("good2", normalize="loudness")
+    with pytest.raises(ConfigError, match="normalize"):
+        store.features(["good2"], normalize="loudness")
 
 
 def test_consolidated_features_equal_the_utterance_files(prepared):
@@ -194,6 +201,8 @@ def test_consolidated_features_equal_the_utterance_files(prepared):
                                   normalize(stacked[1], mode="per_frame"))
     with pytest.raises(KeyError, match="silence"):
         store.get("silence")  # rejected, so not in the store
+    with pytest.raises(UnknownUtteranceError, match="rejects.csv"):
+        store.features(["good0", "silence"])
 
 
 def test_load_store_round_trip(prepared, tree):
@@ -271,13 +280,63 @@ def test_config_validation():
     with pytest.raises(ValueError, match="length_mode"):
         PrepareConfig(length_mode="loop")
     with pytest.raises(ValueError, match="webrtcvad"):
-        PrepareConfig(sample_rate_hz=22050, features=FeatureConfig(sample_rate_hz=22050, n_fft=1024))
+        PrepareConfig(features=FeatureConfig(sample_rate_hz=22050, n_fft=1024))
+    # a stored top-level rate that disagrees with the features' rate
     with pytest.raises(ValueError, match="16000 Hz"):
-        PrepareConfig(features=FeatureConfig(sample_rate_hz=8000))
+        PrepareConfig.from_dict({"sample_rate_hz": 16000,
+                                 "features": FeatureConfig(sample_rate_hz=8000).to_dict()})
     with pytest.raises(ValueError, match="unknown keys"):
         PrepareConfig.from_dict({"sample_rate": 16000})
     assert PrepareConfig(length_s=2).output_shape == (199, 40)
     assert PrepareConfig(length_s=None).output_shape is None
+    for bad in (dict(length_s=-1.0), dict(length_mode="loop")):
+        with pytest.raises(ConfigError):
+            PrepareConfig(**bad)
+    with pytest.raises(ConfigTypeError, match="FeatureConfig"):
+        PrepareConfig(features={"kind": "reference"})
+    with pytest.raises(ConfigTypeError, match="VadConfig"):
+        PrepareConfig(vad={"mode": 1})
+
+
+def test_the_sample_rate_has_one_home():
+    config = PrepareConfig(features=FeatureConfig(sample_rate_hz=8000))
+    assert config.sample_rate_hz == 8000 and config.num_samples == 24000
+    with pytest.raises(AttributeError):
+        config.sample_rate_hz = 16000  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        PrepareConfig(sample_rate_hz=16000)  # type: ignore[call-arg]
+    # to_dict records it at the top level as stores always had it; from_dict accepts it when equal
+    record = config.to_dict()
+    assert list(record)[0] == "sample_rate_hz" and record["sample_rate_hz"] == 8000
+    assert PrepareConfig.from_dict(record) == config
+    assert PrepareConfig.from_dict({"sample_rate_hz": 16000}) == PrepareConfig()
+    without = {k: v for k, v in record.items() if k != "sample_rate_hz"}
+    assert PrepareConfig.from_dict(without) == config
+    with pytest.raises(ConfigError, match="features.sample_rate_hz"):
+        PrepareConfig.from_dict({**record, "sample_rate_hz": 16000})
+
+
+def test_store_id_names_the_store_not_the_normalisation():
+    reference = PrepareConfig()
+    per_utterance = PrepareConfig(features=FeatureConfig(normalize="per_utterance"))
+    assert reference.store_key() == per_utterance.store_key()
+    assert reference.store_id() == per_utterance.store_id()
+    assert len(reference.store_id()) == 12 and int(reference.store_id(), 16) >= 0
+    assert reference.store_id() != PrepareConfig(vad=None).store_id()
+    assert reference.store_id() != PrepareConfig(length_s=2.0).store_id()
+    assert PrepareConfig.from_dict(reference.to_dict()).store_id() == reference.store_id()
+
+
+def test_a_store_config_with_another_rate_is_a_store_config_error(prepared, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(prepared[0], copy)
+    record = json.loads((copy / CONFIG_NAME).read_text())
+    record["config"]["sample_rate_hz"] = 8000
+    (copy / CONFIG_NAME).write_text(json.dumps(record))
+    with pytest.raises(StoreConfigError, match="sample_rate_hz"):
+        load_store(copy)
 
 
 # ---------------------------------------------------------------------------
@@ -311,6 +370,11 @@ def many_files(root: Path, count: int, duration_s: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def complete_files(store: Path) -> list[Path]:
+    """The utterance files written completely (not a ``.<name>.part.npz`` being written)."""
+    return [p for p in store.rglob("*.npz") if not p.name.startswith(".")]
+
+
 def snapshot(store: Path) -> dict[str, dict[str, np.ndarray]]:
     out = {}
     for path in sorted(store.rglob("*.npz")):
@@ -331,7 +395,7 @@ def test_a_killed_run_resumes_to_the_same_store(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
-            done_at_kill = len(list(killed.rglob("*.npz"))) if killed.exists() else 0
+            done_at_kill = len(complete_files(killed)) if killed.exists() else 0
             if done_at_kill >= 8:
                 os.killpg(process.pid, signal.SIGKILL)
                 break
@@ -341,7 +405,7 @@ def test_a_killed_run_resumes_to_the_same_store(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    assert 8 <= len(list(killed.rglob("*.npz"))) < 72
+    assert 8 <= len(complete_files(killed)) < 72
     assert not (killed / INDEX_NAME).exists()
     with pytest.raises(StoreConfigError, match="interrupted"):
         load_store(killed)
@@ -349,7 +413,7 @@ def test_a_killed_run_resumes_to_the_same_store(tmp_path):
     resumed = prepare(manifest_path, killed, progress=False, jobs=2)
     assert resumed.skipped >= 8 and resumed.written + resumed.skipped == 72
     assert resumed.rejected == 0
-    assert not list(killed.rglob("*.part"))
+    assert not list(killed.rglob("*.part")) and not list(killed.rglob(".*.part.*"))
 
     clean = tmp_path / "clean"
     prepare(manifest_path, clean, progress=False, jobs=2)
@@ -408,7 +472,7 @@ def test_cli_prepare(tree, tmp_path, capsys):
         assert main(argv) == 0
         assert "0 written, 5 skipped as already done, 4 rejected" in capsys.readouterr().out
 
-        assert main(argv + ["--no-vad"]) == 1  # another config in the same store
+        assert main(argv + ["--no-vad"]) == 2  # another config in the same store: a speakerlib error
         assert "another folder" in capsys.readouterr().err
 
         other = tmp_path / "mfcc"

@@ -30,7 +30,7 @@ keras = pytest.importorskip("keras")
 
 from speakerlib.errors import AudioTooShortError, FeatureError  # noqa: E402
 from speakerlib.features import FEATURE_KINDS, FeatureConfig, compute_features  # noqa: E402
-from speakerlib.tf_features import (  # noqa: E402
+from speakerlib.features.tf_features import (  # noqa: E402
     FeatureExtractor,
     compute_features_tf,
     normalize_tf,

@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speakerlib.errors import AudioTooShortError, InvalidAudioError, NothingLeftAfterVadError
+from speakerlib.errors import (
+    AudioTooShortError,
+    ConfigError,
+    ConfigTypeError,
+    InvalidAudioError,
+    NothingLeftAfterVadError,
+)
 from speakerlib.vad import (
     REFERENCE_VAD_CONFIG,
     SUPPORTED_FRAME_MS,
@@ -263,6 +269,22 @@ def test_bad_signals_are_refused():
         vad(bad, sample_rate_hz=16000)
     with pytest.raises(TypeError):
         vad(y, sample_rate_hz=16000, config={"mode": 1})  # type: ignore[arg-type]
+
+
+def test_bad_settings_are_speakerlib_config_errors():
+    y, _, _ = burst_in_silence(16000)
+    with pytest.raises(ConfigError, match="mode"):
+        VadConfig(mode=7)
+    with pytest.raises(ConfigError, match="Resample"):
+        vad(y, sample_rate_hz=44100)
+    with pytest.raises(ConfigError, match="shape"):
+        vad(np.stack([y, y]), sample_rate_hz=16000)
+    with pytest.raises(ConfigTypeError, match="VadConfig"):
+        vad(y, sample_rate_hz=16000, config={"mode": 1})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="num_padding_frames"):
+        ring_buffer_segments(np.zeros(5, bool), num_padding_frames=0)
+    with pytest.raises(ConfigError, match="num_samples"):
+        segments_to_mask(np.zeros((0, 2)), num_samples=-1, sample_rate_hz=16000)
 
 
 # --------------------------------------------------------------------------- modes

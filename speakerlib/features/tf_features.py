@@ -1,5 +1,9 @@
 """The features of :mod:`speakerlib.features`, computed with TensorFlow.
 
+This module imports TensorFlow and Keras; :mod:`speakerlib.features` does not
+import it, so that the numpy side never loads TensorFlow. Import it as
+``from speakerlib.features.tf_features import FeatureExtractor``.
+
 The same four kinds (``reference``, ``logmel``, ``spectrogram``, ``mfcc``),
 for a batch of signals at once, with ``tf.signal``: framing with
 ``tf.signal.frame``, ``tf.signal.rfft``, then a matrix product with the mel
@@ -33,12 +37,10 @@ import numpy as np
 import tensorflow as tf
 
 from speakerlib.errors import FeatureError
-from speakerlib.features import (
-    NORMALIZE_EPS,
-    NORMALIZE_MODES,
-    FeatureConfig,
-    window_function,
-)
+from speakerlib.features.config import FeatureConfig
+from speakerlib.features.dsp import window_function
+from speakerlib.features.kinds import NORMALIZE_EPS
+from speakerlib.registry import NORMALIZE_MODES
 
 __all__ = ["compute_features_tf", "normalize_tf", "FeatureExtractor"]
 
