@@ -23,7 +23,7 @@ from speakerlib.evaluation.plots import (  # noqa: E402
     plot_roc,
     plot_score_histograms,
 )
-from speakerlib.metrics import eer, error_rates  # noqa: E402
+from speakerlib.evaluation.metrics import eer, error_rates  # noqa: E402
 
 
 @pytest.fixture

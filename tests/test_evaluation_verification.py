@@ -34,7 +34,7 @@ from speakerlib.evaluation import (
     write_trials,
 )
 from speakerlib.evaluation.verification import _summary_from_counts
-from speakerlib.metrics import eer
+from speakerlib.evaluation.metrics import eer
 
 
 # ----------------------------------------------------------------------------- helpers

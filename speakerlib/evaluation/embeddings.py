@@ -1,4 +1,4 @@
-"""The on-disk embedding file: one ``.npz`` per model and utterance set.
+"""Embeddings as evaluation sees them: the on-disk file, lookup by id, length normalisation.
 
 Format
 ------
@@ -11,23 +11,27 @@ holding exactly two arrays:
     Row ``i`` is the embedding of ``utt_id[i]``; every value finite.
 
 Evaluation code never relies on the row order: it looks rows up by id with
-:func:`align`.
+:func:`align`. Cosine scoring everywhere in speakerlib (verification trials,
+identification, the dev EER of training, the baseline) length-normalises
+with :func:`l2_normalize`, which refuses a zero vector rather than giving it
+an arbitrary direction.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 
-from speakerlib.evaluation.errors import EmbeddingFileError, UnknownUtteranceError
+from speakerlib._io import atomic_path
+from speakerlib.errors import EmbeddingFileError, ScoreError, UnknownUtteranceError
 
-__all__ = ["save_embeddings", "load_embeddings", "align"]
+__all__ = ["save_embeddings", "load_embeddings", "align", "embedding_table", "l2_normalize"]
 
 _KEYS = ("utt_id", "embeddings")
 
@@ -72,9 +76,8 @@ def _check_table(ids: np.ndarray, X: np.ndarray, where: str) -> None:
 def save_embeddings(path: str | os.PathLike, utt_ids: Sequence[str] | ArrayLike, X: ArrayLike) -> Path:
     """Write embeddings to an ``.npz`` file atomically (see the module docstring).
 
-    The archive is written to a temporary file in the same folder and moved
-    into place with :func:`os.replace`, so a crash never leaves a half-written
-    file under ``path``.
+    The archive is written through :func:`speakerlib._io.atomic_path`, so a
+    crash never leaves a half-written file under ``path``.
 
     Parameters
     ----------
@@ -104,15 +107,8 @@ def save_embeddings(path: str | os.PathLike, utt_ids: Sequence[str] | ArrayLike,
         with np.errstate(over="ignore"):
             matrix = matrix.astype(np.float32)
     _check_table(ids, matrix, f"saving {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, allow_pickle=False, utt_id=ids, embeddings=matrix)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, allow_pickle=False, utt_id=ids, embeddings=matrix)
     return path
 
 
@@ -210,3 +206,98 @@ def align(ids: Sequence[str] | ArrayLike, X: ArrayLike, wanted_ids: Sequence[str
             f"{_listing(unknown)}. Embed these utterances, or drop them from the manifest or trial list."
         )
     return matrix[np.asarray([position[w] for w in wanted], dtype=np.intp)]
+
+
+def l2_normalize(X: ArrayLike, *, what: str = "embeddings") -> np.ndarray:
+    """Scale every row to unit Euclidean length (in float64), so that cosine is a dot product.
+
+    The one length normalisation of the package. Its policy for a zero row:
+    refuse it. A zero vector has no direction, so its cosine with anything is
+    undefined; giving it one silently (a score of 0 to everything) would hide
+    a broken model or silent audio.
+
+    Parameters
+    ----------
+    X : array_like [shape=(n, d)]
+        Embeddings, any scale.
+    what : str
+        What the rows are, for the error message.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, d), dtype=float64]
+        ``X[i] / ||X[i]||``.
+
+    Raises
+    ------
+    ScoreError
+        If ``X`` is not 2-D, or a row holds NaN or infinite values, or is zero.
+
+    Examples
+    --------
+    >>> l2_normalize([[3.0, 4.0]]).tolist()
+    [[0.6, 0.8]]
+    """
+    matrix = np.asarray(X, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ScoreError(f"{what}: expected a matrix of shape (n, d), found shape {matrix.shape}.")
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        raise ScoreError(
+            f"{what}: expected finite embeddings, found NaN or infinite values in {int(bad.sum())} "
+            f"rows (first: {int(np.flatnonzero(bad)[0])})."
+        )
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    zero = norms[:, 0] == 0
+    if zero.any():
+        raise ScoreError(
+            f"{what}: expected non-zero embeddings (cosine is undefined for a zero vector), found "
+            f"{int(zero.sum())} zero rows (first: {int(np.flatnonzero(zero)[0])})."
+        )
+    return matrix / norms
+
+
+def embedding_table(X: ArrayLike, utt_ids: Sequence[str], speakers: Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Validate embeddings given with their ids and speakers, as the protocols take them.
+
+    Parameters
+    ----------
+    X : array_like [shape=(n, d)]
+        Embeddings, row ``i`` for ``utt_ids[i]``.
+    utt_ids : sequence of str [shape=(n,)]
+        Unique utterance ids.
+    speakers : sequence of str [shape=(n,)]
+        The speaker of each utterance.
+
+    Returns
+    -------
+    X : np.ndarray [shape=(n, d), dtype=float64]
+    table : DataFrame
+        Columns ``utt_id``, ``speaker`` (str) and ``row`` (the row of ``X``), in the given order.
+
+    Raises
+    ------
+    ScoreError
+        If ``X`` is not 2-D, the lengths differ, an id repeats, or a row is
+        not finite (the message names the utterances).
+    """
+    matrix = np.asarray(X, dtype=np.float64)
+    ids = pd.Series([str(u) for u in utt_ids], dtype=object)
+    spk = pd.Series([str(s) for s in speakers], dtype=object)
+    if matrix.ndim != 2:
+        raise ScoreError(f"expected embeddings of shape (n, d), found shape {matrix.shape}.")
+    if not (matrix.shape[0] == len(ids) == len(spk)):
+        raise ScoreError(
+            f"expected one utterance id and one speaker per embedding row, found {matrix.shape[0]} "
+            f"rows, {len(ids)} ids and {len(spk)} speakers."
+        )
+    repeated = ids[ids.duplicated()].unique().tolist()
+    if repeated:
+        raise ScoreError(f"expected unique utterance ids, found repeats: {repeated[:5]}.")
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        raise ScoreError(
+            f"expected finite embeddings, found NaN or infinite values for utterances "
+            f"{ids[bad].tolist()[:5]} ({int(bad.sum())} in all)."
+        )
+    return matrix, pd.DataFrame({"utt_id": ids, "speaker": spk, "row": np.arange(len(ids))})

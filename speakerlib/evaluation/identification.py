@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from speakerlib import seeds
 from speakerlib.data.splits import enrolment_split
-from speakerlib.evaluation.errors import ProtocolError, ScoreError
+from speakerlib.errors import ConfigError, ProtocolError, ScoreError
+from speakerlib.evaluation.embeddings import embedding_table, l2_normalize
 
-__all__ = ["si_protocol", "closed_set_accuracy", "bootstrap_mean_ci"]
+__all__ = ["si_protocol", "nearest_centroid", "closed_set_accuracy", "bootstrap_mean_ci"]
 
 TOP_K = 5
 
@@ -56,7 +58,7 @@ def bootstrap_mean_ci(
     if x.size == 0:
         raise ScoreError("expected at least one value to bootstrap, found none.")
     if bootstrap < 1:
-        raise ValueError(f"expected bootstrap >= 1, found {bootstrap}.")
+        raise ConfigError(f"expected bootstrap >= 1, found {bootstrap}.")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     means = np.empty(int(bootstrap), dtype=np.float64)
     chunk = max(1, 2_000_000 // x.size)
@@ -68,11 +70,57 @@ def bootstrap_mean_ci(
     return float(low), float(high)
 
 
-def _unit(M: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(M, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ScoreError(f"expected non-zero embeddings, found {int((norms == 0).sum())} zero rows.")
-    return M / norms
+def nearest_centroid(
+    X: ArrayLike, speakers: ArrayLike, enrol: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cosine similarity of test utterances to speaker models made from enrolment utterances.
+
+    The identification scoring of the package (the SI protocol, training's dev
+    SI accuracy, the baseline): every row is length-normalised
+    (:func:`~speakerlib.evaluation.embeddings.l2_normalize`); a speaker's
+    model is the mean of its normalised enrolment rows, normalised again;
+    a test row's score against a model is their dot product (the cosine).
+
+    Parameters
+    ----------
+    X : array_like [shape=(n, d)]
+        Embeddings, finite and non-zero.
+    speakers : array_like [shape=(n,)]
+        The speaker of each row.
+    enrol : array_like of bool [shape=(n,)]
+        True for the rows that enrol.
+
+    Returns
+    -------
+    names : np.ndarray [shape=(m,), dtype=object]
+        The speakers with at least one enrolment row, sorted: the models' order.
+    test : np.ndarray [shape=(n,), dtype=bool]
+        The rows scored: not enrolling, and of an enrolled speaker.
+    similarity : np.ndarray [shape=(test.sum(), m), dtype=float64]
+        Cosine of each scored row (in row order) with each model.
+
+    Raises
+    ------
+    ScoreError
+        If a row is zero or not finite, or the lengths differ.
+    ProtocolError
+        If no row enrols.
+    """
+    spk = np.asarray(speakers, dtype=object)
+    enrol = np.asarray(enrol, dtype=bool)
+    Z = l2_normalize(X)
+    if not (Z.shape[0] == spk.shape[0] == enrol.shape[0]):
+        raise ScoreError(
+            f"expected one speaker and one enrolment flag per embedding row, found {Z.shape[0]} rows, "
+            f"{spk.shape[0]} speakers and {enrol.shape[0]} flags."
+        )
+    if not enrol.any():
+        raise ProtocolError("expected at least one enrolment utterance, found none.")
+    names = np.array(sorted(set(spk[enrol])), dtype=object)
+    models = l2_normalize(np.vstack([Z[enrol & (spk == name)].mean(axis=0) for name in names]),
+                          what="the speaker models")
+    test = ~enrol & np.isin(spk, names)
+    return names, test, Z[test] @ models.T
 
 
 def _group_values(series: pd.Series, name: str, utt: np.ndarray, spk: np.ndarray) -> np.ndarray:
@@ -169,34 +217,19 @@ def si_protocol(
         If there are fewer than 2 speakers, or a group Series does not
         cover the test speakers.
     """
+    # sklearn is imported here, not at the top: it is slow to import and only this protocol needs it.
     from sklearn.metrics import confusion_matrix
 
-    matrix = np.asarray(X, dtype=np.float64)
-    table = pd.DataFrame({"utt_id": [str(u) for u in utt_ids], "speaker": [str(s) for s in speakers]})
-    if matrix.ndim != 2 or not (matrix.shape[0] == len(table) == len(speakers)):
-        raise ScoreError(
-            f"expected embeddings of shape (n, d) with one id and one speaker per row, found shape "
-            f"{matrix.shape}, {len(utt_ids)} ids and {len(speakers)} speakers."
+    matrix, table = embedding_table(X, utt_ids, speakers)
+    if table["speaker"].nunique() < 2:
+        raise ProtocolError(
+            f"expected at least 2 speakers to identify among, found {table['speaker'].nunique()}."
         )
-    repeated = table["utt_id"][table["utt_id"].duplicated()].unique().tolist()
-    if repeated:
-        raise ScoreError(f"expected unique utterance ids, found repeats: {repeated[:5]}.")
-    bad = ~np.isfinite(matrix).all(axis=1)
-    if bad.any():
-        raise ScoreError(
-            f"expected finite embeddings, found NaN or infinite values for utterances "
-            f"{table['utt_id'][bad].tolist()[:5]} ({int(bad.sum())} in all)."
-        )
-    names = np.array(sorted(table["speaker"].unique()), dtype=object)
-    if names.size < 2:
-        raise ProtocolError(f"expected at least 2 speakers to identify among, found {names.size}.")
     roles = enrolment_split(table, n_enrol=n_enrol, seed=seed)["role"].to_numpy()
-    Z = _unit(matrix)
     spk = table["speaker"].to_numpy(dtype=object)
     enrol = roles == "enrol"
-    models = _unit(np.vstack([Z[enrol & (spk == name)].mean(axis=0) for name in names]))
-    test = ~enrol
-    similarity = Z[test] @ models.T  # (n_test, n_speakers)
+    # Every speaker enrols (enrolment_split guarantees it), so every other row is a test row.
+    names, test, similarity = nearest_centroid(matrix, spk, enrol)  # similarity: (n_test, n_speakers)
     truth = np.searchsorted(names, spk[test])
     best = np.argmax(similarity, axis=1)
     own = similarity[np.arange(truth.size), truth]
@@ -208,7 +241,7 @@ def si_protocol(
     k = min(TOP_K, names.size)
     top5 = rank <= k
 
-    rng = np.random.default_rng([seed, 7])
+    rng = seeds.rng(seed, "si.bootstrap")
     nan_ci = (float("nan"), float("nan"))
 
     def ci(flags: np.ndarray) -> tuple[float, float]:
@@ -301,7 +334,7 @@ def closed_set_accuracy(logits_or_probs: ArrayLike, labels: ArrayLike, *, top_k:
             f"[{y.min()}, {y.max()}]."
         )
     if not 1 <= top_k <= P.shape[1]:
-        raise ValueError(f"expected 1 <= top_k <= {P.shape[1]}, found {top_k}.")
+        raise ConfigError(f"expected 1 <= top_k <= {P.shape[1]}, found {top_k}.")
     own = P[np.arange(y.size), y]
     higher = (P > own[:, None]).sum(axis=1)
     tied_before = ((P == own[:, None]) & (np.arange(P.shape[1]) < y[:, None])).sum(axis=1)

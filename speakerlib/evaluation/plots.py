@@ -1,4 +1,4 @@
-"""Figures of the evaluation: ROC, DET, score histograms, confusion matrix, embedding maps.
+"""Figures: training curves, ROC, DET, score histograms, confusion matrix, embedding maps.
 
 Every function returns the :class:`matplotlib.figure.Figure` it drew on and
 takes an optional ``ax`` to draw into (to overlay systems, or to build a
@@ -9,7 +9,7 @@ state, nothing to close, and a notebook shows the returned figure once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,10 +17,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from speakerlib.evaluation.verification import _check_scores
-from speakerlib.metrics import eer, error_rates
+from speakerlib.errors import ConfigError, ScoreError, UnknownNameError
+from speakerlib.evaluation.embeddings import l2_normalize
+from speakerlib.evaluation.metrics import check_trials, eer, error_rates
 
-__all__ = ["plot_roc", "plot_det", "plot_score_histograms", "plot_confusion", "plot_embeddings_2d"]
+__all__ = [
+    "plot_history",
+    "plot_roc",
+    "plot_det",
+    "plot_score_histograms",
+    "plot_confusion",
+    "plot_embeddings_2d",
+]
 
 DET_TICKS_PERCENT: tuple[float, ...] = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 40)
 
@@ -30,6 +38,55 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (4.5, 4.5)) -> tuple[F
         return ax.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
+
+
+def plot_history(histories: Mapping[str, pd.DataFrame], *, title: str | None = None) -> Figure:
+    """Loss, closed-set accuracy and dev EER per epoch for one or more runs.
+
+    Parameters
+    ----------
+    histories : mapping of label -> DataFrame
+        ``TrainResult.history`` frames (``epoch``, ``loss``, ``accuracy``,
+        ``val_loss``, ``val_accuracy``, ``dev_eer``).
+        :func:`speakerlib.evaluation.reference.reference_curves` frames work too (no dev EER panel then).
+    title : str, optional
+        A title over the three panels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels: loss (solid: training, dashed: val), accuracy (same),
+        dev EER (lower is better; the best epoch marked).
+    """
+    fig = Figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3)
+    colours = [f"C{i}" for i in range(10)]
+    for (label, h), colour in zip(histories.items(), colours):
+        axes[0].plot(h["epoch"], h["loss"], color=colour, label=f"{label}: train")
+        axes[1].plot(h["epoch"], h["accuracy"], color=colour, label=f"{label}: train")
+        if "val_loss" in h:
+            axes[0].plot(h["epoch"], h["val_loss"], color=colour, ls="--", label=f"{label}: val")
+            axes[1].plot(h["epoch"], h["val_accuracy"], color=colour, ls="--", label=f"{label}: val")
+        if "dev_eer" in h and h["dev_eer"].notna().any():
+            axes[2].plot(h["epoch"], 100 * h["dev_eer"], color=colour, marker="o", ms=3, label=label)
+            best = h.loc[h["dev_eer"].idxmin()]
+            axes[2].plot(best["epoch"], 100 * best["dev_eer"], marker="*", ms=12, color=colour)
+    axes[0].set(xlabel="epoch", ylabel="loss", title="loss (dashed: val utterances)")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02),
+                title="closed-set accuracy (training speakers)")
+    axes[2].set(xlabel="epoch", ylabel="EER [%]", title="dev EER (unseen speakers; * = kept)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="lower right")
+    if axes[2].lines:
+        axes[2].legend(fontsize=7)
+    else:
+        axes[2].text(0.5, 0.5, "no dev speakers in this history", ha="center", va="center",
+                     transform=axes[2].transAxes, color="0.4")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def plot_roc(
@@ -53,7 +110,7 @@ def plot_roc(
     Figure
         Axes: FPR on x, TPR on y, both in [0, 1]; a dashed chance diagonal.
     """
-    s, y = _check_scores(scores, labels)
+    s, y = check_trials(scores, labels)
     _, fpr, fnr = error_rates(s, y)
     tpr = 1.0 - fnr
     auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
@@ -108,8 +165,8 @@ def plot_det(
 
     low, high = limits_percent
     if not 0 < low < high < 100:
-        raise ValueError(f"expected 0 < low < high < 100 percent, found {limits_percent}.")
-    s, y = _check_scores(scores, labels)
+        raise ConfigError(f"expected 0 < low < high < 100 percent, found {limits_percent}.")
+    s, y = check_trials(scores, labels)
     _, fpr, fnr = error_rates(s, y)
     inside = (fpr > 0) & (fpr < 1) & (fnr > 0) & (fnr < 1)
     rate = eer(s, y)
@@ -163,7 +220,7 @@ def plot_score_histograms(
     -------
     Figure
     """
-    s, y = _check_scores(scores, labels)
+    s, y = check_trials(scores, labels)
     edges = np.histogram_bin_edges(s, bins=bins)
     fig, ax = _axes(ax, figsize=(6.0, 3.5))
     ax.hist(s[~y], bins=edges, density=True, alpha=0.55, label=f"non-target ({int((~y).sum())})")
@@ -209,7 +266,7 @@ def plot_confusion(
         M = np.asarray(confusion, dtype=np.float64)
         names = [str(i) for i in range(M.shape[0])] if labels is None else list(labels)
     if M.ndim != 2 or M.shape[0] != M.shape[1] or len(names) != M.shape[0]:
-        raise ValueError(f"expected a square (k, k) matrix with k labels, found {M.shape} and {len(names)} labels.")
+        raise ScoreError(f"expected a square (k, k) matrix with k labels, found {M.shape} and {len(names)} labels.")
     if normalise:
         totals = M.sum(axis=1, keepdims=True)
         M = np.divide(M, totals, out=np.zeros_like(M), where=totals > 0)
@@ -264,9 +321,8 @@ def plot_embeddings_2d(
     M = np.asarray(X, dtype=np.float64)
     spk = np.asarray([str(s) for s in speakers], dtype=object)
     if M.ndim != 2 or M.shape[0] != spk.size or M.shape[0] < 3:
-        raise ValueError(f"expected X of shape (n >= 3, d) and n speakers, found {M.shape} and {spk.size}.")
-    norms = np.linalg.norm(M, axis=1, keepdims=True)
-    M = M / np.where(norms > 0, norms, 1.0)
+        raise ScoreError(f"expected X of shape (n >= 3, d) and n speakers, found {M.shape} and {spk.size}.")
+    M = l2_normalize(M)
     if method == "pca":
         P = PCA(n_components=2).fit_transform(M)
         axis_names = ("PC 1", "PC 2")
@@ -276,7 +332,7 @@ def plot_embeddings_2d(
                  init="pca", method="exact" if M.shape[0] <= 500 else "barnes_hut").fit_transform(M)
         axis_names = ("t-SNE 1", "t-SNE 2")
     else:
-        raise KeyError(f"unknown method {method!r}; valid: ['pca', 'tsne']")
+        raise UnknownNameError(f"unknown method {method!r}; valid: pca, tsne")
     names = sorted(set(spk))
     fig, ax = _axes(ax, figsize=(5.5, 5.0))
     cmap = _colormap(len(names))

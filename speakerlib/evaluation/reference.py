@@ -39,10 +39,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from speakerlib.errors import SplitError
-from speakerlib.evaluation.errors import ProtocolError, ScoreError
-from speakerlib.evaluation.verification import _check_scores
-from speakerlib.metrics import eer as interpolated_eer
+from speakerlib.errors import ProtocolError, SplitError, UnknownNameError
+from speakerlib.evaluation.embeddings import embedding_table, l2_normalize
+from speakerlib.evaluation.metrics import check_trials
+from speakerlib.evaluation.metrics import eer as interpolated_eer
 
 __all__ = [
     "reference_metrics",
@@ -51,6 +51,8 @@ __all__ = [
     "reference_halves",
     "find_reference_dir",
     "reference_score_files",
+    "reference_curves",
+    "REFERENCE_CURVE_FOLDERS",
 ]
 
 
@@ -101,6 +103,47 @@ def reference_score_files(reference_dir: str | os.PathLike) -> dict[tuple[str, s
     return out
 
 
+#: speakerlib model name -> the reference's folder name under ``curves/<dataset>/``.
+REFERENCE_CURVE_FOLDERS = {"deepspeaker": "deepSpk", "resnet34": "VggVox", "resnet50": "VggVox",
+                           "seresnet": "SEResNet"}
+
+
+def reference_curves(model: str, dataset: str = "timit", reference_dir: str | Path | None = None
+                     ) -> pd.DataFrame | None:
+    """The reference implementation's saved Keras history for a model, or None when absent.
+
+    Parameters
+    ----------
+    model : str
+        A speakerlib model name (mapped by :data:`REFERENCE_CURVE_FOLDERS`)
+        or the reference's own folder name.
+    dataset : {"timit", "librispeech"}
+    reference_dir : str or Path, optional
+        Default: :func:`speakerlib.evaluation.reference.find_reference_dir`
+        (``$SPEAKERLIB_REFERENCE`` or ``../shared/reference``).
+
+    Returns
+    -------
+    DataFrame or None
+        One row per epoch: ``epoch`` (1-based), ``loss``, ``accuracy``,
+        ``val_loss``, ``val_accuracy`` (the reference's loss includes its L2
+        penalty; its "val" is 20 % of the training speakers' utterances).
+        None when the folder or its files are missing.
+    """
+    root = Path(reference_dir) if reference_dir is not None else find_reference_dir()
+    if root is None:
+        return None
+    folder = root / "curves" / dataset / REFERENCE_CURVE_FOLDERS.get(model, model)
+    names = {"loss": "losses", "accuracy": "accuracy", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+    if not all((folder / f"{f}.npy").is_file() for f in names.values()):
+        return None
+    columns = {k: np.load(folder / f"{f}.npy", allow_pickle=False).astype(float).ravel() for k, f in names.items()}
+    n = min(len(v) for v in columns.values())
+    frame = pd.DataFrame({k: v[:n] for k, v in columns.items()})
+    frame.insert(0, "epoch", np.arange(1, n + 1))
+    return frame
+
+
 def reference_metrics(y_true: ArrayLike, y_score: ArrayLike) -> dict:
     """The seed's verification metrics, computed as its code computes them.
 
@@ -116,7 +159,7 @@ def reference_metrics(y_true: ArrayLike, y_score: ArrayLike) -> dict:
 
     Added for comparison (not in the seed): ``ap``, the average precision of
     the continuous scores, and ``eer_interp``, the EER with ties grouped and
-    linear interpolation (:func:`speakerlib.metrics.eer`).
+    linear interpolation (:func:`speakerlib.evaluation.metrics.eer`).
 
     Parameters
     ----------
@@ -141,7 +184,7 @@ def reference_metrics(y_true: ArrayLike, y_score: ArrayLike) -> dict:
     """
     from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score, roc_curve
 
-    s64, is_target = _check_scores(y_score, y_true)
+    s64, is_target = check_trials(y_score, y_true)
     y = is_target.astype(np.int64)
     s = np.asarray(y_score)
     fpr, tpr, thr = roc_curve(y, s)
@@ -158,34 +201,6 @@ def reference_metrics(y_true: ArrayLike, y_score: ArrayLike) -> dict:
         "positives": int(is_target.sum()),
         "trials": int(is_target.size),
     }
-
-
-def _table(X: ArrayLike, utt_ids: Sequence[str], speakers: Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Validate the inputs; return ``(X float64, table)`` with ``table`` sorted by ``utt_id``.
-
-    ``table`` has columns ``utt_id``, ``speaker`` and ``row`` (the row of ``X``).
-    """
-    matrix = np.asarray(X, dtype=np.float64)
-    ids = pd.Series([str(u) for u in utt_ids], dtype=object)
-    spk = pd.Series([str(s) for s in speakers], dtype=object)
-    if matrix.ndim != 2:
-        raise ScoreError(f"expected embeddings of shape (n, d), found shape {matrix.shape}.")
-    if not (matrix.shape[0] == len(ids) == len(spk)):
-        raise ScoreError(
-            f"expected one utterance id and one speaker per embedding row, found {matrix.shape[0]} "
-            f"rows, {len(ids)} ids and {len(spk)} speakers."
-        )
-    repeated = ids[ids.duplicated()].unique().tolist()
-    if repeated:
-        raise ScoreError(f"expected unique utterance ids, found repeats: {repeated[:5]}.")
-    bad = ~np.isfinite(matrix).all(axis=1)
-    if bad.any():
-        raise ScoreError(
-            f"expected finite embeddings, found NaN or infinite values for utterances "
-            f"{ids[bad].tolist()[:5]} ({int(bad.sum())} in all)."
-        )
-    table = pd.DataFrame({"utt_id": ids, "speaker": spk, "row": np.arange(len(ids))})
-    return matrix, table.sort_values("utt_id", kind="stable").reset_index(drop=True)
 
 
 def reference_halves(table: pd.DataFrame, *, rounding: str = "floor") -> pd.Series:
@@ -213,7 +228,7 @@ def reference_halves(table: pd.DataFrame, *, rounding: str = "floor") -> pd.Seri
         the message names the speakers.
     """
     if rounding not in ("floor", "ceil"):
-        raise KeyError(f"unknown rounding {rounding!r}; valid: ['floor', 'ceil']")
+        raise UnknownNameError(f"unknown rounding {rounding!r}; valid: floor, ceil")
     enrol = pd.Series(False, index=table.index)
     short: list[str] = []
     for speaker, group in table.groupby("speaker", sort=True):
@@ -230,12 +245,6 @@ def reference_halves(table: pd.DataFrame, *, rounding: str = "floor") -> pd.Seri
             f"{len(short)} speakers: {', '.join(short[:10])}. Drop these speakers first."
         )
     return enrol
-
-
-def _unit(M: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    norms = np.linalg.norm(M, axis=-1, keepdims=True)
-    return M / np.where(norms > 0, norms, 1.0)
 
 
 def si_reference(
@@ -275,14 +284,15 @@ def si_reference(
     SplitError
         If a speaker has fewer than 2 utterances.
     """
-    matrix, table = _table(X, utt_ids, speakers)
+    matrix, table = embedding_table(X, utt_ids, speakers)
+    table = table.sort_values("utt_id", kind="stable").reset_index(drop=True)
     enrol = reference_halves(table, rounding=rounding).to_numpy()
     names = np.array(sorted(table["speaker"].unique()), dtype=object)
     rows = table["row"].to_numpy()
     spk = table["speaker"].to_numpy(dtype=object)
     models = np.vstack([matrix[rows[enrol & (spk == name)]].mean(axis=0) for name in names])
     test = ~enrol
-    similarity = _unit(matrix[rows[test]]) @ _unit(models).T
+    similarity = l2_normalize(matrix[rows[test]]) @ l2_normalize(models).T
     best = np.argmax(similarity, axis=1)
     predicted = names[best]
     correct = predicted == spk[test]
@@ -356,7 +366,8 @@ def membership_reference(
     ScoreError
         If the lengths differ, ids repeat, or an embedding is not finite.
     """
-    matrix, table = _table(X, utt_ids, speakers)
+    matrix, table = embedding_table(X, utt_ids, speakers)
+    table = table.sort_values("utt_id", kind="stable").reset_index(drop=True)
     names = sorted(table["speaker"].unique())
     if not 1 <= n_enrolled < len(names):
         raise ProtocolError(
@@ -371,7 +382,7 @@ def membership_reference(
     spk = table["speaker"].to_numpy(dtype=object)
     models = np.vstack([matrix[rows[enrol & (spk == name)]].mean(axis=0) for name in enrolled])
     trial = ~enrol
-    best = (_unit(matrix[rows[trial]]) @ _unit(models).T).max(axis=1)
+    best = (l2_normalize(matrix[rows[trial]]) @ l2_normalize(models).T).max(axis=1)
     y_score = (best + 1.0) / 2.0
     y_true = member[trial].astype(np.int64)
     return {

@@ -18,7 +18,7 @@ of four protocols on the manifest's evaluation speakers, and writes
     (:func:`~speakerlib.evaluation.reference.membership_reference`).
 ``sv``
     Pairwise verification: trials built from the evaluation speakers
-    (:func:`~speakerlib.evaluation.verification.make_trials`), cosine scores
+    (:func:`~speakerlib.evaluation.trials.make_trials`), cosine scores
     (optionally AS-norm against the training speakers' embeddings), EER,
     minDCF, and the threshold chosen on the ``dev`` speakers' trials applied
     to test (:func:`~speakerlib.evaluation.verification.verification_report`).
@@ -30,19 +30,24 @@ AS-norm cohort); without one, all of them, and ``metrics.json`` says so.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from speakerlib.errors import ManifestError
-from speakerlib.evaluation.errors import ProtocolError
+from speakerlib import registry
+from speakerlib._io import write_json
+from speakerlib.errors import ManifestError, ProtocolError
+from speakerlib.evaluation.embeddings import align, load_embeddings
+from speakerlib.evaluation.identification import si_protocol
+from speakerlib.evaluation.reference import membership_reference, si_reference
+from speakerlib.evaluation.trials import make_trials
+from speakerlib.evaluation.verification import score_trials, verification_report
 
-__all__ = ["PROTOCOLS", "evaluate", "age_groups"]
+__all__ = ["PROTOCOLS", "DESCRIPTIONS", "evaluate", "age_groups"]
 
-PROTOCOLS = ("si-reference", "si", "sv-reference", "sv")
+PROTOCOLS = registry.PROTOCOLS
 
 DESCRIPTIONS = {
     "si-reference": "closed-set SI among the evaluation speakers; per speaker the first half of the "
@@ -62,6 +67,7 @@ DESCRIPTIONS = {
           "EER and applied to test; 95 % trial-level bootstrap intervals",
 }
 
+assert tuple(DESCRIPTIONS) == PROTOCOLS, "every registered protocol is described"
 
 def age_groups(age: pd.Series) -> pd.Series:
     """Age in years -> a group label (``"<13"``, ``"13-17"``, ``"18-39"``, ``"40+"``); NaN stays NaN."""
@@ -149,13 +155,7 @@ def evaluate(
     UnknownUtteranceError
         Evaluation utterances missing from the embeddings.
     """
-    from speakerlib.evaluation.embeddings import align, load_embeddings
-    from speakerlib.evaluation.identification import si_protocol
-    from speakerlib.evaluation.reference import membership_reference, si_reference
-    from speakerlib.evaluation.verification import make_trials, score_trials, verification_report
-
-    if protocol not in PROTOCOLS:
-        raise KeyError(f"unknown protocol {protocol!r}; valid: {list(PROTOCOLS)}")
+    registry.check_name("protocol", protocol, PROTOCOLS)
     ids, X = load_embeddings(embeddings) if isinstance(embeddings, (str, os.PathLike)) else (
         np.asarray(embeddings[0]).astype(str), np.asarray(embeddings[1]))
     if isinstance(manifest, pd.DataFrame):
@@ -221,6 +221,7 @@ def evaluate(
             result["confusion"].to_csv(out / "confusion.csv")
             record["files"] += ["decisions.csv", "confusion.csv"]
             if figures:
+                # matplotlib is imported only when figures are drawn: it is slow to import.
                 from speakerlib.evaluation.plots import plot_confusion
 
                 record["files"].append(_save(plot_confusion(result["confusion"]), out / "confusion.png"))
@@ -288,7 +289,5 @@ def evaluate(
 
     record = _jsonable(record)
     if out is not None:
-        tmp = out / ".metrics.json.part"
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, out / "metrics.json")
+        write_json(out / "metrics.json", record, indent=1)
     return record

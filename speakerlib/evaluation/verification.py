@@ -1,388 +1,37 @@
-"""Pairwise speaker verification: trial lists, cosine scoring, AS-norm, EER, minDCF, reports.
+"""Pairwise speaker verification: trial lists, cosine scoring with AS-norm, and reports.
 
 A *trial* is a pair of utterances ``(enrol, test)`` with a label: 1 (target)
 when both are from the same speaker, 0 (non-target) otherwise. A system gives
 each trial a score (here the cosine similarity of the two embeddings, higher
-= more likely the same speaker) and *accepts* it when ``score >= threshold``.
-At a threshold the false positive rate (FPR, false acceptances among
-non-targets) and the false negative rate (FNR, misses among targets) trade
-against each other; the metrics summarise that trade-off:
+= more likely the same speaker) and *accepts* it when ``score >= threshold``;
+:mod:`speakerlib.evaluation.metrics` turns scores and labels into EER, minDCF
+and error rates at a threshold.
 
-* **EER**: the rate where FPR = FNR (:func:`speakerlib.metrics.eer`, tied
-  scores grouped, linear interpolation).
-* **minDCF**: the smallest detection cost
-  ``C_miss * P_target * FNR + C_fa * (1 - P_target) * FPR`` over thresholds,
-  divided by the cost of the best fixed decision (accept all or reject all),
-  ``min(C_miss * P_target, C_fa * (1 - P_target))``, as in the NIST SRE and
-  VoxCeleb evaluations (:func:`min_dcf`).
-* The **threshold transfer**: a threshold chosen on *dev* speakers
-  (:func:`threshold_at_eer`) applied to the *test* speakers
-  (:func:`apply_threshold`), the honest version of the seed's
-  threshold-tuned-on-test accuracy.
-
-Trial lists are written in the VoxCeleb format (``1 idA idB`` per line) by
-:func:`write_trials` and read back by :func:`read_trials`.
+* :func:`score_trials` scores a trial list (:mod:`speakerlib.evaluation.trials`)
+  by cosine, optionally with AS-norm.
+* :func:`all_pairs_eer`: every pair of a set of embeddings as a trial (the
+  dev EER that chooses training checkpoints, and the baseline's EER).
+* :func:`verification_report`: the test metrics with the threshold chosen on
+  *dev* speakers (:func:`~speakerlib.evaluation.metrics.threshold_at_eer`)
+  applied to the *test* speakers, the honest version of the seed's
+  threshold-tuned-on-test accuracy, and bootstrap intervals.
 """
 
 from __future__ import annotations
-
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from speakerlib.errors import ManifestError
-from speakerlib.evaluation.embeddings import align
-from speakerlib.evaluation.errors import ScoreError, TrialListError
-from speakerlib.metrics import _check_trials, eer, error_rates
+from speakerlib import seeds
+from speakerlib.errors import ConfigError, ScoreError
+from speakerlib.evaluation.embeddings import align, l2_normalize
+from speakerlib.evaluation.metrics import apply_threshold, check_trials, eer, min_dcf, threshold_at_eer
+from speakerlib.evaluation.trials import check_trial_frame
 
-__all__ = [
-    "make_trials",
-    "write_trials",
-    "read_trials",
-    "score_trials",
-    "min_dcf",
-    "det_curve",
-    "threshold_at_eer",
-    "apply_threshold",
-    "verification_report",
-]
-
-TRIAL_COLUMNS: tuple[str, str, str] = ("label", "enrol", "test")
-
-
-# ----------------------------------------------------------------------------- input checks
-def _check_scores(scores: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Validate one score and one 0/1 label per trial; return ``(float64 scores, bool labels)``.
-
-    :func:`speakerlib.metrics._check_trials`, raising :class:`ScoreError` for
-    shapes, lengths and non-finite scores and :class:`TrialListError` for
-    labels other than 0/1 or a single class.
-    """
-    return _check_trials(scores, labels, score_error=ScoreError, label_error=TrialListError)
-
-
-def _check_trial_frame(trials: pd.DataFrame, *, need_label: bool) -> None:
-    columns = TRIAL_COLUMNS if need_label else TRIAL_COLUMNS[1:]
-    if not isinstance(trials, pd.DataFrame):
-        raise TrialListError(f"expected a DataFrame with columns {list(columns)}, found {type(trials).__name__}.")
-    missing = [c for c in columns if c not in trials.columns]
-    if missing:
-        raise TrialListError(
-            f"expected trial columns {list(columns)}, found {list(trials.columns)} (missing {missing})."
-        )
-
-
-# ----------------------------------------------------------------------------- trial lists
-def _pair_offsets(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
-    """``size`` distinct offsets in ``range(count)``, uniformly without replacement, sorted."""
-    return np.sort(rng.choice(count, size=size, replace=False)) if size else np.zeros(0, np.int64)
-
-
-def make_trials(
-    manifest: pd.DataFrame,
-    *,
-    seed: int = 0,
-    targets_per_utterance: int | None = None,
-    nontargets_per_utterance: int | None = None,
-    gender_balanced: bool = False,
-) -> pd.DataFrame:
-    """Build a verification trial list from a manifest, deterministically for a seed.
-
-    Every trial is an *unordered* pair of two different utterances, listed
-    once, with ``enrol`` the smaller id (string order); the list is sorted by
-    ``(enrol, test)``. Scores are symmetric (cosine), so ``(a, b)`` and
-    ``(b, a)`` would be the same trial.
-
-    Targets (label 1)
-        ``targets_per_utterance=None`` (default): every pair of utterances of
-        the same speaker, ``sum_s n_s (n_s - 1) / 2`` trials for speakers with
-        ``n_s`` utterances. An int ``k``: each utterance draws
-        ``min(k, n_s - 1)`` partners of its own speaker uniformly without
-        replacement; a pair drawn from both sides counts once, so there are
-        between ``N k / 2`` and ``N k`` targets (fewer for small speakers).
-    Non-targets (label 0)
-        ``nontargets_per_utterance=None`` (default): as many non-target
-        trials as target trials (the 50/50 balance of VoxCeleb1-O), drawn
-        uniformly without replacement from *all* eligible non-target pairs
-        (all of them when there are fewer). An int ``k``: each utterance draws
-        ``k`` eligible partners uniformly without replacement (all when it
-        has fewer); pairs drawn from both sides count once.
-    ``gender_balanced``
-        When True, eligible non-target pairs are *same-gender* pairs only
-        (column ``gender``). This is the harder convention of VoxCeleb1-H
-        (same nationality and gender): the system cannot reject impostors by
-        gender alone, which the seed's TIMIT protocol (all-female members)
-        lets it do. When False, any two speakers form a non-target pair.
-
-    Targets and non-targets are drawn from two independent random streams
-    (derived from ``seed``), so changing one setting leaves the other half of
-    the list unchanged. The row order of ``manifest`` does not matter.
-
-    Parameters
-    ----------
-    manifest : DataFrame
-        Columns ``utt_id`` (unique, without whitespace), ``speaker``, and
-        ``gender`` when ``gender_balanced``. Usually the dev or test speakers.
-    seed : int
-        Seed of the random draws.
-    targets_per_utterance, nontargets_per_utterance : int >= 1 or None
-        See above.
-    gender_balanced : bool
-        Same-gender non-targets only.
-
-    Returns
-    -------
-    DataFrame
-        Columns ``label`` (int64, 1 target / 0 non-target), ``enrol``,
-        ``test`` (str), sorted by ``(enrol, test)``, index 0..n-1.
-
-    Raises
-    ------
-    ManifestError
-        If a column is missing, an id repeats or contains whitespace, or a
-        gender is missing when ``gender_balanced``.
-    TrialListError
-        If no target trial (no speaker with 2 utterances) or no non-target
-        trial (one speaker, or one speaker per gender when
-        ``gender_balanced``) can be made, or a per-utterance count is < 1.
-
-    Examples
-    --------
-    >>> trials = make_trials(test_manifest, seed=0)  # doctest: +SKIP
-    >>> trials.label.value_counts()  # doctest: +SKIP
-    """
-    needed = ["utt_id", "speaker"] + (["gender"] if gender_balanced else [])
-    missing = [c for c in needed if c not in manifest.columns]
-    if missing:
-        raise ManifestError(
-            f"expected a manifest with the columns {needed}, found {list(manifest.columns)} "
-            f"(missing {missing})."
-        )
-    for name, value in (("targets_per_utterance", targets_per_utterance),
-                        ("nontargets_per_utterance", nontargets_per_utterance)):
-        if value is not None and (int(value) != value or value < 1):
-            raise TrialListError(f"expected {name} to be None or an int >= 1, found {value!r}.")
-    utt = manifest["utt_id"].astype(str).to_numpy(dtype=str)
-    spk = manifest["speaker"].astype(str).to_numpy(dtype=str)
-    values, counts = np.unique(utt, return_counts=True)
-    if (counts > 1).any():
-        raise ManifestError(f"expected unique utterance ids, found repeats: {values[counts > 1][:5].tolist()}.")
-    spaced = [u for u in utt if u != "".join(u.split()) or not u]
-    if spaced:
-        raise ManifestError(
-            f"expected utterance ids without whitespace (the trial file separates fields by spaces), "
-            f"found {spaced[:5]}."
-        )
-    if gender_balanced:
-        gender = manifest["gender"]
-        blank = gender.isna().to_numpy() | (gender.astype(str).str.strip() == "").to_numpy()
-        if blank.any():
-            raise ManifestError(
-                f"gender_balanced needs every utterance's gender, found it missing for "
-                f"{int(blank.sum())} (speakers {sorted(set(spk[blank]))[:5]}). "
-                "Fill the gender column or pass gender_balanced=False."
-            )
-        grp = gender.astype(str).str.strip().str.upper().to_numpy(dtype=str)
-    else:
-        grp = np.full(utt.size, "", dtype=str)
-    # Ordered by (group, speaker, utt_id): a speaker's utterances are one block, a group's speakers too.
-    order = np.lexsort((utt, spk, grp))
-    utt, spk, grp = utt[order], spk[order], grp[order]
-    n = utt.size
-    ids = utt
-
-    def blocks(new_block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Start and size of the block each position belongs to."""
-        starts = np.flatnonzero(new_block)
-        sizes = np.diff(np.r_[starts, n])
-        which = np.cumsum(new_block) - 1
-        return starts[which], sizes[which]
-
-    grp_change = np.r_[True, grp[1:] != grp[:-1]]
-    spk_start, spk_size = blocks(grp_change | np.r_[True, spk[1:] != spk[:-1]])
-    grp_start, grp_size = blocks(grp_change)
-    spk_end = spk_start + spk_size
-    grp_end = grp_start + grp_size
-
-    rng_target = np.random.default_rng([seed, 1])
-    rng_nontarget = np.random.default_rng([seed, 2])
-
-    # Targets: pairs (i, j), i < j, inside one speaker block.
-    if targets_per_utterance is None:
-        count_after = spk_end - np.arange(n) - 1
-        first = np.repeat(np.arange(n), count_after)
-        steps = np.arange(first.size) - np.repeat(np.cumsum(count_after) - count_after, count_after)
-        target_pairs = np.stack([first, first + 1 + steps], axis=1)
-    else:
-        drawn = []
-        for i in range(n):
-            others = spk_size[i] - 1
-            offsets = _pair_offsets(rng_target, others, min(int(targets_per_utterance), others))
-            partners = spk_start[i] + offsets + (offsets >= i - spk_start[i])  # skip i itself
-            drawn.append(np.stack([np.full(partners.size, i), partners], axis=1))
-        target_pairs = np.concatenate(drawn) if drawn else np.zeros((0, 2), np.int64)
-    # Non-targets: pairs (i, j) in one group (all utterances, or one gender), different speakers.
-    after = grp_end - spk_end  # eligible partners j > i: the contiguous range [spk_end[i], grp_end[i])
-    n_eligible = int(after.sum())
-    if nontargets_per_utterance is None:
-        n_target_pairs = len(np.unique(np.sort(target_pairs, axis=1), axis=0))
-        size = min(n_target_pairs, n_eligible)
-        picks = _pair_offsets(rng_nontarget, n_eligible, size)
-        cum = np.cumsum(after)
-        first = np.searchsorted(cum, picks, side="right")
-        offset = picks - (cum[first] - after[first])
-        nontarget_pairs = np.stack([first, spk_end[first] + offset], axis=1)
-    else:
-        drawn = []
-        for i in range(n):
-            before = spk_start[i] - grp_start[i]
-            pool = grp_size[i] - spk_size[i]
-            offsets = _pair_offsets(rng_nontarget, pool, min(int(nontargets_per_utterance), pool))
-            partners = np.where(offsets < before, grp_start[i] + offsets, spk_end[i] + offsets - before)
-            drawn.append(np.stack([np.full(partners.size, i), partners], axis=1))
-        nontarget_pairs = np.concatenate(drawn) if drawn else np.zeros((0, 2), np.int64)
-
-    # Canonical form: (smaller id, larger id) in string order, encoded as one int per pair.
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.argsort(ids, kind="stable")] = np.arange(n)
-
-    def codes(pairs: np.ndarray) -> np.ndarray:
-        ra, rb = rank[pairs[:, 0]], rank[pairs[:, 1]]
-        return np.unique(np.minimum(ra, rb) * n + np.maximum(ra, rb))
-
-    target_codes, nontarget_codes = codes(target_pairs), codes(nontarget_pairs)
-    if target_codes.size == 0:
-        raise TrialListError(
-            f"expected at least one target trial, found no speaker with 2 or more utterances among "
-            f"{np.unique(spk).size} speakers. Use a set with several utterances per speaker."
-        )
-    if nontarget_codes.size == 0:
-        raise TrialListError(
-            "expected at least one non-target trial, found no eligible pair of speakers "
-            + ("of the same gender. Pass gender_balanced=False or add speakers."
-               if gender_balanced else "(one speaker only). Add speakers.")
-        )
-    all_codes = np.concatenate([target_codes, nontarget_codes])
-    label = np.r_[np.ones(target_codes.size, np.int64), np.zeros(nontarget_codes.size, np.int64)]
-    order = np.argsort(all_codes, kind="stable")  # = sorted by (enrol, test)
-    by_rank = np.sort(ids)
-    return pd.DataFrame({
-        "label": label[order],
-        "enrol": pd.Series(by_rank[all_codes[order] // n], dtype=object).astype(str),
-        "test": pd.Series(by_rank[all_codes[order] % n], dtype=object).astype(str),
-    })
-
-
-def write_trials(path: str | os.PathLike, trials: pd.DataFrame) -> Path:
-    """Write a trial list in the VoxCeleb format, one ``label enrol test`` line per trial.
-
-    Example line: ``1 id10270/x6uYqmx31kE/00001.wav id10270/8jEAjG6SegY/00008.wav``.
-    The file is written to a temporary file and moved into place atomically.
-
-    Parameters
-    ----------
-    path : path-like
-        Destination (e.g. ``trials.txt``); its folder is created when missing.
-    trials : DataFrame
-        Columns ``label`` (0/1), ``enrol``, ``test`` (ids without whitespace).
-
-    Returns
-    -------
-    Path
-        ``path``.
-
-    Raises
-    ------
-    TrialListError
-        If a column is missing, a label is not 0/1, or an id is empty or
-        contains whitespace.
-    """
-    _check_trial_frame(trials, need_label=True)
-    labels = np.asarray(trials["label"])
-    if labels.size and not np.isin(labels, (0, 1)).all():
-        raise TrialListError(f"expected labels 0/1, found {sorted(set(labels.tolist()))[:10]}.")
-    enrol = trials["enrol"].astype(str).tolist()
-    test = trials["test"].astype(str).tolist()
-    bad = [u for u in enrol + test if not u or u != "".join(u.split())]
-    if bad:
-        raise TrialListError(
-            f"expected utterance ids without whitespace (the format separates fields by spaces), "
-            f"found {bad[:5]}."
-        )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(f"{int(y)} {a} {b}\n" for y, a, b in zip(labels, enrol, test))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def read_trials(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a VoxCeleb-format trial list (``label enrol test`` per line; blank lines skipped).
-
-    Parameters
-    ----------
-    path : path-like
-        A text file as written by :func:`write_trials` or distributed with
-        VoxCeleb (``veri_test2.txt``).
-
-    Returns
-    -------
-    DataFrame
-        Columns ``label`` (int64), ``enrol``, ``test`` (str), in file order.
-
-    Raises
-    ------
-    TrialListError
-        If the file is missing, a line does not have three fields, or a
-        label is not 0 or 1 (the message gives the line number).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise TrialListError(f"expected a trial list at {path}, found none. Write it with write_trials.")
-    labels: list[int] = []
-    enrol: list[str] = []
-    test: list[str] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 3 or fields[0] not in ("0", "1"):
-                raise TrialListError(
-                    f"{path}:{number}: expected 'label enrol test' with label 0 or 1, found {line.strip()!r}."
-                )
-            labels.append(int(fields[0]))
-            enrol.append(fields[1])
-            test.append(fields[2])
-    return pd.DataFrame({
-        "label": np.asarray(labels, dtype=np.int64),
-        "enrol": pd.Series(enrol, dtype=object).astype(str),
-        "test": pd.Series(test, dtype=object).astype(str),
-    })
-
+__all__ = ["score_trials", "all_pairs_eer", "verification_report"]
 
 # ----------------------------------------------------------------------------- scoring
-def _unit_rows(M: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(M, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ScoreError(
-            f"expected non-zero embeddings (cosine is undefined for a zero vector), found "
-            f"{int((norms == 0).sum())} zero rows."
-        )
-    return M / norms
-
-
 def score_trials(
     trials: pd.DataFrame,
     ids: ArrayLike,
@@ -436,17 +85,14 @@ def score_trials(
         of range or given without a cohort, or a side's cohort scores have
         zero spread.
     """
-    _check_trial_frame(trials, need_label=False)
+    check_trial_frame(trials, need_label=False)
     enrol = trials["enrol"].astype(str).to_numpy()
     test = trials["test"].astype(str).to_numpy()
     used, inverse = np.unique(np.concatenate([enrol, test]), return_inverse=True)
     matrix = np.asarray(X, dtype=np.float64)
     if matrix.ndim != 2:
         raise ScoreError(f"expected embeddings of shape (n, d), found shape {matrix.shape}.")
-    E = align(ids, matrix, used)
-    if not np.isfinite(E).all():
-        raise ScoreError("expected finite embeddings for the trial utterances, found NaN or infinite values.")
-    E = _unit_rows(E)
+    E = l2_normalize(align(ids, matrix, used), what="the trial utterances' embeddings")
     e_idx, t_idx = inverse[: enrol.size], inverse[enrol.size:]
     scores = np.einsum("ij,ij->i", E[e_idx], E[t_idx])
     if cohort is None:
@@ -461,9 +107,7 @@ def score_trials(
         raise ScoreError(
             f"expected cohort embeddings of shape (m >= 2, {E.shape[1]}), found shape {C.shape}."
         )
-    if not np.isfinite(C).all():
-        raise ScoreError("expected finite cohort embeddings, found NaN or infinite values.")
-    C = _unit_rows(C)
+    C = l2_normalize(C, what="the cohort embeddings")
     k = C.shape[0] if as_norm_top_k is None else int(as_norm_top_k)
     if not 2 <= k <= C.shape[0]:
         raise ScoreError(f"expected 2 <= as_norm_top_k <= {C.shape[0]} (cohort size), found {as_norm_top_k}.")
@@ -480,170 +124,44 @@ def score_trials(
     return 0.5 * ((scores - mu[e_idx]) / sd[e_idx] + (scores - mu[t_idx]) / sd[t_idx])
 
 
-# ----------------------------------------------------------------------------- metrics
-def min_dcf(
-    scores: ArrayLike,
-    labels: ArrayLike,
-    *,
-    p_target: float = 0.01,
-    c_miss: float = 1.0,
-    c_fa: float = 1.0,
-) -> tuple[float, float]:
-    """Normalised minimum detection cost and the threshold that reaches it.
-
-    ``DCF(t) = C_miss * P_target * FNR(t) + C_fa * (1 - P_target) * FPR(t)``,
-    evaluated at every operating point of :func:`speakerlib.metrics.error_rates`
-    (tied scores grouped; ``t = +inf`` rejects every trial), divided by
-    ``C_def = min(C_miss * P_target, C_fa * (1 - P_target))``, the cost of the
-    better of "accept all" and "reject all". So 1.0 means "no better than a
-    fixed decision" and values are in [0, 1].
+def all_pairs_eer(X: ArrayLike, speakers: ArrayLike) -> float:
+    """EER of every unordered pair of a set of embeddings as a trial, scored by cosine.
 
     Parameters
     ----------
-    scores : array_like [shape=(n,)]
-        Finite scores, higher = same speaker.
-    labels : array_like [shape=(n,)]
-        1 target, 0 non-target; both present.
-    p_target : float in (0, 1)
-        Prior probability of a target trial (0.01 and 0.05 are usual).
-    c_miss, c_fa : float > 0
-        Costs of a miss and of a false acceptance.
-
-    Returns
-    -------
-    value : float
-        The normalised minimum DCF.
-    threshold : float
-        Accept ``score >= threshold`` to reach it (``inf``: reject all). The
-        highest such threshold when several tie.
-
-    Raises
-    ------
-    ScoreError, TrialListError
-        For bad scores or labels (see :func:`verification_report`).
-    ValueError
-        If ``p_target`` or a cost is out of range.
-    """
-    if not 0.0 < p_target < 1.0:
-        raise ValueError(f"expected 0 < p_target < 1, found {p_target}.")
-    if c_miss <= 0 or c_fa <= 0:
-        raise ValueError(f"expected positive costs, found c_miss={c_miss}, c_fa={c_fa}.")
-    s, y = _check_scores(scores, labels)
-    thresholds, fpr, fnr = error_rates(s, y)
-    dcf = c_miss * p_target * fnr + c_fa * (1.0 - p_target) * fpr
-    k = int(np.argmin(dcf))
-    c_def = min(c_miss * p_target, c_fa * (1.0 - p_target))
-    return float(dcf[k] / c_def), float(thresholds[k])
-
-
-def det_curve(scores: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """False positive and false negative rates at every operating point.
-
-    Parameters
-    ----------
-    scores : array_like [shape=(n,)]
-        Finite scores, higher = same speaker.
-    labels : array_like [shape=(n,)]
-        1 target, 0 non-target; both present.
-
-    Returns
-    -------
-    fpr : np.ndarray [shape=(m + 1,), float64]
-        Rising from 0 to 1.
-    fnr : np.ndarray [shape=(m + 1,), float64]
-        Falling from 1 to 0.
-    thresholds : np.ndarray [shape=(m + 1,), float64]
-        ``+inf`` then the ``m`` distinct scores, decreasing; accept ``score >= threshold``.
-
-    Raises
-    ------
-    ScoreError, TrialListError
-        For bad scores or labels.
-    """
-    s, y = _check_scores(scores, labels)
-    thresholds, fpr, fnr = error_rates(s, y)
-    return fpr, fnr, thresholds
-
-
-def threshold_at_eer(scores: ArrayLike, labels: ArrayLike) -> float:
-    """A score threshold at the equal error rate (to be chosen on dev, applied to test).
-
-    The crossing of FNR and FPR lies between two consecutive operating points
-    of :func:`speakerlib.metrics.error_rates`; of those two, the one with the
-    smaller ``|FNR - FPR|`` is taken (the lower threshold on a tie), and its
-    threshold, one of the scores, is returned.
-
-    Parameters
-    ----------
-    scores : array_like [shape=(n,)]
-        Finite scores.
-    labels : array_like [shape=(n,)]
-        1 target, 0 non-target; both present.
+    X : array_like [shape=(n, d)]
+        Embeddings (any scale; each row is length-normalised by
+        :func:`~speakerlib.evaluation.embeddings.l2_normalize`).
+    speakers : array_like [shape=(n,)]
+        The speaker of each row.
 
     Returns
     -------
     float
-        Accept ``score >= threshold``. Always finite.
+        The EER (:func:`~speakerlib.evaluation.metrics.eer`) of the
+        ``n (n - 1) / 2`` trials; NaN when there is no target pair (no speaker
+        with two rows) or no non-target pair (one speaker), or fewer than 2 rows.
 
     Raises
     ------
-    ScoreError, TrialListError
-        For bad scores or labels.
+    ScoreError
+        If a row is zero or not finite, or the lengths differ.
     """
-    s, y = _check_scores(scores, labels)
-    thresholds, fpr, fnr = error_rates(s, y)
-    gap = fnr - fpr
-    k = int(np.argmax(gap <= 0))  # k >= 1: the point at +inf has gap 1
-    pick = k - 1 if abs(gap[k - 1]) < abs(gap[k]) and k - 1 > 0 else k
-    return float(thresholds[pick])
-
-
-def apply_threshold(scores: ArrayLike, labels: ArrayLike, threshold: float) -> dict:
-    """Error rates of fixed decisions ``score >= threshold`` (a dev threshold on test trials).
-
-    Parameters
-    ----------
-    scores : array_like [shape=(n,)]
-        Finite scores.
-    labels : array_like [shape=(n,)]
-        1 target, 0 non-target; both present.
-    threshold : float
-        Decision threshold (e.g. :func:`threshold_at_eer` on dev).
-
-    Returns
-    -------
-    dict
-        ``fpr`` (false acceptances / non-targets), ``fnr`` (misses / targets),
-        ``hter`` (``(fpr + fnr) / 2``), ``accuracy`` (correct decisions /
-        trials; depends on the target share of the list), ``threshold``,
-        ``false_accepts``, ``misses``, ``n_target``, ``n_nontarget``.
-
-    Raises
-    ------
-    ScoreError, TrialListError
-        For bad scores or labels, or a NaN threshold.
-    """
-    s, y = _check_scores(scores, labels)
-    if np.isnan(threshold):
-        raise ScoreError("expected a threshold, found NaN. Choose it on dev with threshold_at_eer.")
-    accept = s >= threshold
-    n_target = int(y.sum())
-    n_nontarget = int(y.size - n_target)
-    false_accepts = int((accept & ~y).sum())
-    misses = int((~accept & y).sum())
-    fpr = false_accepts / n_nontarget
-    fnr = misses / n_target
-    return {
-        "fpr": fpr,
-        "fnr": fnr,
-        "hter": (fpr + fnr) / 2.0,
-        "accuracy": (y.size - false_accepts - misses) / y.size,
-        "threshold": float(threshold),
-        "false_accepts": false_accepts,
-        "misses": misses,
-        "n_target": n_target,
-        "n_nontarget": n_nontarget,
-    }
+    speakers = np.asarray(speakers)
+    matrix = np.asarray(X)
+    if matrix.ndim != 2 or matrix.shape[0] != speakers.shape[0]:
+        raise ScoreError(
+            f"expected embeddings of shape (n, d) and one speaker per row, found shape {matrix.shape} "
+            f"and {speakers.shape[0]} speakers."
+        )
+    if len(speakers) < 2:
+        return float("nan")
+    unit = l2_normalize(matrix)
+    upper = np.triu_indices(len(unit), k=1)
+    labels = (speakers[:, None] == speakers[None, :])[upper]
+    if labels.all() or not labels.any():
+        return float("nan")
+    return eer((unit @ unit.T)[upper], labels)
 
 
 # ----------------------------------------------------------------------------- report
@@ -705,7 +223,7 @@ def verification_report(
 ) -> dict:
     """Verification results on test, with a threshold chosen on dev and bootstrap intervals.
 
-    Point estimates on the test trials: ``eer`` (:func:`speakerlib.metrics.eer`),
+    Point estimates on the test trials: ``eer`` (:func:`~speakerlib.evaluation.metrics.eer`),
     ``min_dcf_0.01`` and ``min_dcf_0.05`` (:func:`min_dcf`, ``C_miss = C_fa = 1``),
     ``roc_auc`` and ``average_precision`` (scikit-learn, on the scores).
     The threshold transfer: ``dev_threshold`` = :func:`threshold_at_eer` on
@@ -753,10 +271,10 @@ def verification_report(
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    dev_s, dev_y = _check_scores(dev_scores, dev_labels)
-    s, y = _check_scores(test_scores, test_labels)
+    dev_s, dev_y = check_trials(dev_scores, dev_labels)
+    s, y = check_trials(test_scores, test_labels)
     if bootstrap < 0 or int(bootstrap) != bootstrap:
-        raise ValueError(f"expected bootstrap to be an int >= 0, found {bootstrap!r}.")
+        raise ConfigError(f"expected bootstrap to be an int >= 0, found {bootstrap!r}.")
     dev_threshold = threshold_at_eer(dev_s, dev_y)
     report: dict = {
         "eer": eer(s, y),
@@ -786,7 +304,7 @@ def verification_report(
         s_sorted, t_sorted = s[order], y[order]
         group_ends = np.r_[np.flatnonzero(np.diff(s_sorted) != 0), s_sorted.size - 1]
         target_pos, nontarget_pos = np.flatnonzero(t_sorted), np.flatnonzero(~t_sorted)
-        rng = np.random.default_rng(seed)
+        rng = seeds.rng(seed, "sv.bootstrap")
         samples: dict[str, list[float]] = {}
         for _ in range(int(bootstrap)):
             w_t = np.zeros(s.size)

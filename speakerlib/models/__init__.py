@@ -25,10 +25,19 @@ must hold utterances of one length. The frequency axis must be known, since
 the heads flatten frequency x channels (the number of bins sets the size of
 the final Dense for all but the SE-ResNet's own pooling).
 
+The package also holds what training puts around an embedding model:
+:mod:`~speakerlib.models.losses` (the cosine classifier, AAM softmax, the
+batch-hard triplet loss and its batches) and :mod:`~speakerlib.models.augment`
+(SpecAugment). One file per architecture family
+(:mod:`~speakerlib.models.deepspeaker`, :mod:`~speakerlib.models.resnet`,
+:mod:`~speakerlib.models.seresnet`), their shared layers and checks in
+:mod:`~speakerlib.models.layers`.
+
 Saving: ``model.save("x.keras")`` and ``keras.saving.load_model("x.keras",
 safe_mode=True)`` round-trip exactly; import :mod:`speakerlib.models` before
-loading, so its custom layers (:class:`StatisticsPooling`,
-:class:`SqueezeExcitation`) are registered.
+loading: it registers every custom layer and loss of the package
+(:class:`StatisticsPooling`, :class:`SqueezeExcitation`, SpecAugment, the
+cosine classifier and the losses).
 
 Examples
 --------
@@ -44,14 +53,11 @@ from collections.abc import Callable
 
 import keras
 
+from speakerlib import registry, seeds
+from speakerlib.errors import ConfigTypeError, ModelConfigError, UnknownModelError
+from speakerlib.models import augment, losses  # noqa: F401  (registers their layers and losses)
 from speakerlib.models.deepspeaker import build_deepspeaker
-from speakerlib.models.layers import (
-    ModelConfigError,
-    SqueezeExcitation,
-    StatisticsPooling,
-    UnknownModelError,
-    check_settings,
-)
+from speakerlib.models.layers import SqueezeExcitation, StatisticsPooling, check_settings
 from speakerlib.models.resnet import build_resnet34, build_resnet50
 from speakerlib.models.seresnet import build_seresnet
 
@@ -67,7 +73,7 @@ __all__ = [
 ]
 
 #: The registered architectures, in the order the course presents them.
-MODEL_NAMES = ("deepspeaker", "resnet34", "resnet50", "seresnet")
+MODEL_NAMES = registry.MODELS
 
 _BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "deepspeaker": build_deepspeaker,
@@ -118,7 +124,7 @@ def build_embedding_model(
         deviation over time of the flattened map, concatenated (accepted by
         every model).
     seed : int >= 0 or None
-        When given, ``keras.utils.set_random_seed(seed)`` is called before
+        When given, :func:`speakerlib.seeds.set_global_seed` is called before
         building, so two builds with one seed have identical initial weights.
         This seeds Python's ``random``, NumPy's and TensorFlow's global
         generators too (Keras offers no narrower switch).
@@ -154,7 +160,7 @@ def build_embedding_model(
         name, embedding_dim=embedding_dim, weight_decay=weight_decay, width=width, seed=seed
     )
     if seed is not None:
-        keras.utils.set_random_seed(int(seed))
+        seeds.set_global_seed(seed)
     return _BUILDERS[name](
         input_shape,
         embedding_dim=int(embedding_dim),
@@ -187,7 +193,7 @@ def count_parameters(model: keras.Model) -> int:
         If the model is not built yet (its weights do not exist).
     """
     if not isinstance(model, keras.layers.Layer):
-        raise TypeError(
+        raise ConfigTypeError(
             f"count_parameters: expected a keras.Model, got {type(model).__name__}"
         )
     if not model.built:

@@ -33,13 +33,12 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from speakerlib.errors import SpeakerlibError
+from speakerlib._checks import is_int
+from speakerlib.errors import ModelConfigError
 
 __all__ = [
     "CLIPPED_RELU_CEILING",
     "POOLINGS",
-    "UnknownModelError",
-    "ModelConfigError",
     "StatisticsPooling",
     "SqueezeExcitation",
     "scale_channels",
@@ -57,17 +56,6 @@ CLIPPED_RELU_CEILING = 20.0
 
 #: Pooling names ``build_embedding_model`` accepts besides ``None``.
 POOLINGS = ("stats",)
-
-
-class UnknownModelError(SpeakerlibError, KeyError):
-    """A model name is not in the registry (``MODEL_NAMES``)."""
-
-    def __str__(self) -> str:  # KeyError would print the message in quotes
-        return str(self.args[0]) if self.args else ""
-
-
-class ModelConfigError(SpeakerlibError, ValueError):
-    """A model cannot be built as asked: bad input shape, width, pooling..."""
 
 
 # ----------------------------------------------------------------------------
@@ -125,9 +113,7 @@ class StatisticsPooling(keras.layers.Layer):
         return (input_shape[0], None if features is None else 2 * features)
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config["eps"] = self.eps
-        return config
+        return {**super().get_config(), "eps": self.eps}
 
 
 @keras.saving.register_keras_serializable(package="speakerlib")
@@ -368,9 +354,6 @@ def check_input_shape(model: str, input_shape, *, total_stride: int) -> tuple[in
             f"{where}: {expected}, got {shape!r} ({len(shape)}-D); features of shape "
             f"(frames, bins) need a trailing channel axis: (frames, bins, 1)"
         )
-
-    def is_int(value) -> bool:
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
     frames, bins, channels = shape
     if channels != 1:

@@ -1,4 +1,4 @@
-"""Tests of speakerlib.metrics against independent routes to the same numbers."""
+"""Tests of speakerlib.evaluation.metrics against independent routes to the same numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import brentq
 from sklearn.metrics import roc_curve
 
-from speakerlib.metrics import eer, error_rates
+from speakerlib.evaluation.metrics import eer, error_rates
 
 
 def brute_force_rates(scores, labels):

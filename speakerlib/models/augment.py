@@ -12,13 +12,15 @@ import numbers
 import keras
 from keras import ops
 
+from speakerlib.errors import ConfigError
+
 __all__ = ["SpecAugment"]
 
 
 def _check_count(name: str, value) -> int:
     """``int(value)`` if it is an integer >= 0, else a ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"SpecAugment: expected {name} an integer >= 0, got {value!r}")
+        raise ConfigError(f"SpecAugment: expected {name} an integer >= 0, got {value!r}")
     return int(value)
 
 
@@ -99,13 +101,13 @@ class SpecAugment(keras.layers.Layer):
         self.time_masks = _check_count("time_masks", time_masks)
         self.time_width = _check_count("time_width", time_width)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise ValueError(f"SpecAugment: expected seed an integer or None, got {seed!r}")
+            raise ConfigError(f"SpecAugment: expected seed an integer or None, got {seed!r}")
         self.seed = None if seed is None else int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def build(self, input_shape) -> None:
         if len(input_shape) not in (3, 4):
-            raise ValueError(
+            raise ConfigError(
                 f"SpecAugment: expected inputs of shape (batch, frames, bins, channels) or "
                 f"(batch, frames, bins), got shape {tuple(input_shape)}"
             )

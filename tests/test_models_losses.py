@@ -16,7 +16,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from speakerlib.losses import (  # noqa: E402
+from speakerlib.models.losses import (  # noqa: E402
     AAMSoftmaxLoss,
     BatchHardTripletLoss,
     CosineClassifier,

@@ -13,7 +13,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from speakerlib.augment import SpecAugment  # noqa: E402
+from speakerlib.models.augment import SpecAugment  # noqa: E402
 
 
 def features(batch=16, frames=60, bins=40, channels=True, seed=0):

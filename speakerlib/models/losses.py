@@ -35,6 +35,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from speakerlib.errors import ConfigError
+
 __all__ = [
     "CosineClassifier",
     "AAMSoftmaxLoss",
@@ -61,16 +63,16 @@ def _l2_normalize(x, axis: int):
 def _check_real(owner: str, name: str, value, *, low: float, high: float, fix: str) -> float:
     """``float(value)`` if it is a finite real in [low, high], else a ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{owner}: expected {name} a finite real number, got {value!r}; {fix}")
+        raise ConfigError(f"{owner}: expected {name} a finite real number, got {value!r}; {fix}")
     if not low <= value <= high:
-        raise ValueError(f"{owner}: expected {name} in [{low:g}, {high:g}], got {value!r}; {fix}")
+        raise ConfigError(f"{owner}: expected {name} in [{low:g}, {high:g}], got {value!r}; {fix}")
     return float(value)
 
 
 def _check_count(owner: str, name: str, value, *, low: int) -> int:
     """``int(value)`` if it is an integer >= low, else a ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{owner}: expected {name} an integer >= {low}, got {value!r}")
+        raise ConfigError(f"{owner}: expected {name} an integer >= {low}, got {value!r}")
     return int(value)
 
 
@@ -138,7 +140,7 @@ class CosineClassifier(keras.layers.Layer):
     def build(self, input_shape) -> None:
         dim = input_shape[-1]
         if dim is None:
-            raise ValueError(
+            raise ConfigError(
                 f"CosineClassifier: expected inputs of shape (batch, dim) with a known dim, "
                 f"got shape {tuple(input_shape)}; give the embedding layer a fixed size"
             )
@@ -254,7 +256,7 @@ class AAMSoftmaxLoss(keras.losses.Loss):
             fix="the usual scale is 30-32",
         )
         if self.scale == 0.0:
-            raise ValueError("AAMSoftmaxLoss: expected scale > 0, got 0; the usual scale is 30-32")
+            raise ConfigError("AAMSoftmaxLoss: expected scale > 0, got 0; the usual scale is 30-32")
         self.easy_margin = bool(easy_margin)
         self._margin = keras.Variable(
             margin, trainable=False, dtype="float32", name="aam_margin"
@@ -387,7 +389,7 @@ class BatchHardTripletLoss(keras.losses.Loss):
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
-            raise ValueError(
+            raise ConfigError(
                 "BatchHardTripletLoss: expected sample_weight=None, got a sample_weight; the "
                 "loss is a mean over the batch's (anchor, positive) pairs, not per example: "
                 "balance speakers with pk_batch_indices instead"
@@ -501,13 +503,13 @@ def pk_batch_indices(
     p = _check_count(owner, "speakers_per_batch", speakers_per_batch, low=2)
     k = _check_count(owner, "utterances_per_speaker", utterances_per_speaker, low=2)
     if not isinstance(rng, np.random.Generator):
-        raise ValueError(
+        raise ConfigError(
             f"{owner}: expected rng a numpy.random.Generator, got {type(rng).__name__}; "
             f"use numpy.random.default_rng(seed)"
         )
     labels = np.asarray(labels)
     if labels.ndim != 1:
-        raise ValueError(
+        raise ConfigError(
             f"{owner}: expected labels of shape (n,), got shape {labels.shape}; flatten them"
         )
     speakers, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
@@ -515,7 +517,7 @@ def pk_batch_indices(
     if eligible.size < 2 or eligible.size < p:
         short = counts < k
         needed = max(2, p)
-        raise ValueError(
+        raise ConfigError(
             f"{owner}: expected at least {needed} speakers with >= {k} utterances "
             f"(P={p} speakers x K={k} utterances per batch), found {eligible.size}: "
             f"{_describe_counts(speakers[eligible], counts[eligible])}; speakers with fewer "

@@ -1,0 +1,239 @@
+"""Reading and tabulating results: what ``results.csv`` and the book's results chapter show.
+
+A *results record* is the ``results.json`` that :func:`speakerlib.reproduce.reproduce`
+(or :func:`~speakerlib.reproduce.transfer`) writes for one corpus: the corpus,
+its split, the machine, and one entry per model and recipe with its training
+figures and every protocol's ``metrics.json``. The functions here turn records
+into tables and sentences; they compute nothing new, so a table in the book is
+exactly what the command measured.
+
+Rates in records are fractions; the tables for reading (:func:`results_table`
+and the ones after it) show them in per cent, with the unit in the header.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from speakerlib.paths import Layout
+
+__all__ = [
+    "HEADLINE",
+    "load_results",
+    "headline_table",
+    "results_table",
+    "describe_experiment",
+    "chosen_run",
+    "chosen_run_summary",
+    "run_figures",
+    "per_group_table",
+    "ablation_table",
+    "transfer_comparison",
+]
+
+#: The columns of ``results.csv``: (column, protocol, metric key).
+HEADLINE: tuple[tuple[str, str, str], ...] = (
+    ("SI acc (seed protocol)", "si-reference", "accuracy"),
+    ("SI top-1", "si", "top1_accuracy"),
+    ("SI top-5", "si", "top5_accuracy"),
+    ("SV EER", "sv", "eer"),
+    ("SV minDCF 0.01", "sv", "min_dcf_0.01"),
+    ("SV minDCF 0.05", "sv", "min_dcf_0.05"),
+    ("seed 'SV' EER", "sv-reference", "eer"),
+    ("seed 'SV' acc", "sv-reference", "acc"),
+)
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+def _interval(ci: Sequence[float] | None) -> str:
+    """``(0.12, 0.2)`` -> ``"12.0-20.0"`` (per cent); empty when the interval is missing."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return ""
+    return f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f}"
+
+
+def load_results(path: str | os.PathLike) -> dict | None:
+    """The results record at ``path``, or None when there is none.
+
+    Parameters
+    ----------
+    path : path-like
+        An experiment folder (:class:`speakerlib.paths.Layout` root, e.g.
+        ``book/results/speechocean762``: its ``results.json`` is read), or a
+        ``.json`` file (e.g. ``benchmarks/results/ablation-resnet34.json``).
+    """
+    path = Path(path)
+    if path.suffix != ".json":
+        path = Layout(path).results
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def headline_table(record: dict) -> pd.DataFrame:
+    """``results.csv``: one row per model and recipe, the :data:`HEADLINE` metrics as fractions."""
+    rows = []
+    for run in record["runs"]:
+        row = {"model": run["model"], "recipe": run["recipe"], "parameters": run["parameters"],
+               "dev EER": run["dev_eer"], "train minutes": run["train_minutes"]}
+        for column, protocol, key in HEADLINE:
+            row[column] = run["protocols"].get(protocol, {}).get(key)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["model", "recipe"])
+
+
+def results_table(record: dict) -> pd.DataFrame:
+    """The results chapter's table: one row per model and recipe, rates in per cent with intervals.
+
+    Columns: parameters [M], training minutes, dev EER (the checkpoint's, on
+    development speakers), SI top-1 and its 95 % interval, SV EER and its 95 %
+    interval, minDCF at 0.01 and 0.05, and the seed's SI accuracy, "SV" EER and
+    "SV" accuracy.
+    """
+    rows = []
+    for run in record["runs"]:
+        p = run["protocols"]
+        si, sv, ref_si, ref_sv = p["si"], p["sv"], p["si-reference"], p["sv-reference"]
+        rows.append({
+            "model": run["model"], "recipe": run["recipe"],
+            "params [M]": run["parameters"] / 1e6,
+            "train [min]": run["train_minutes"],
+            "dev EER [%]": _pct(run["dev_eer"]),
+            "SI top-1 [%]": _pct(si["top1_accuracy"]),
+            "SI 95% CI [%]": _interval(si.get("top1_ci95")),
+            "SV EER [%]": _pct(sv["eer"]),
+            "SV EER 95% CI [%]": _interval(sv.get("ci95", {}).get("eer")),
+            "minDCF 0.01": sv["min_dcf_0.01"],
+            "minDCF 0.05": sv["min_dcf_0.05"],
+            "seed SI [%]": _pct(ref_si["accuracy"]),
+            "seed 'SV' EER [%]": _pct(ref_sv["eer"]),
+            "seed 'SV' acc [%]": _pct(ref_sv["acc"]),
+        })
+    return pd.DataFrame(rows).set_index(["model", "recipe"])
+
+
+def describe_experiment(record: dict, name: str) -> str:
+    """One paragraph on how a record was made: corpus, split, profile, seed, rejects, machine.
+
+    Parameters
+    ----------
+    record : dict
+        A results record.
+    name : str
+        How to call the corpus in the sentence (``"The TIMIT sample"``).
+    """
+    parts = ", ".join(f"{part} {v['speakers']} speakers / {v['utterances']} utterances"
+                      for part, v in record["split"].items())
+    minutes = sum(run["train_minutes"] for run in record["runs"])
+    hardware = record["hardware"]
+    gpus = f" and {', '.join(hardware['gpus'])}" if hardware["gpus"] else ""
+    return (f"{name}, read as `--corpus {record['corpus']}` ({parts}); profile `{record['profile']}`, "
+            f"seed {record['seed']}; {record['rejected']} utterances rejected by preprocessing. "
+            f"Training all {len(record['runs'])} runs took {minutes:.0f} minutes on "
+            f"{hardware['cpu_count']} CPU cores{gpus}, on a machine shared with other work (so read "
+            "the times as upper bounds).")
+
+
+def chosen_run(record: dict) -> dict:
+    """The run with the lowest dev EER: chosen on development speakers, never on test."""
+    return min(record["runs"], key=lambda run: run["dev_eer"])
+
+
+def chosen_run_summary(record: dict) -> str:
+    """A sentence naming :func:`chosen_run` and its test figures (SI top-1, SV EER with its interval)."""
+    run = chosen_run(record)
+    sv, si = run["protocols"]["sv"], run["protocols"]["si"]
+    return (f"The run with the lowest **dev** EER is **{run['model']} / {run['recipe']}** "
+            f"(dev EER {_pct(run['dev_eer']):.1f} %). On the test speakers: SI top-1 "
+            f"{_pct(si['top1_accuracy']):.1f} % among {si['n_speakers']} speakers, pairwise SV EER "
+            f"{_pct(sv['eer']):.1f} % (95 % CI {_interval(sv['ci95']['eer'])} %).")
+
+
+def run_figures(folder: str | os.PathLike, record: dict,
+                names: Sequence[tuple[str, str]] = (("sv", "det.png"), ("sv", "scores.png"),
+                                                    ("si", "confusion.png"))) -> list[Path]:
+    """The figures of :func:`chosen_run` that exist in ``folder``, as ``reproduce`` wrote them.
+
+    Parameters
+    ----------
+    folder : path-like
+        The record's experiment folder.
+    record : dict
+        Its results record.
+    names : sequence of (protocol, file name)
+        The figures wanted, in order.
+    """
+    run = chosen_run(record)
+    layout = Layout(Path(folder))
+    paths = [layout.evaluation(run["model"], run["recipe"], protocol) / filename
+             for protocol, filename in names]
+    return [path for path in paths if path.is_file()]
+
+
+def per_group_table(record: dict) -> pd.DataFrame | None:
+    """SI top-1 accuracy [%] by speaker group (gender, age group) for every run; None without groups.
+
+    Rows: model and recipe; columns: (group, value).
+    """
+    rows = []
+    for run in record["runs"]:
+        for group, table in run["protocols"]["si"].get("per_group", {}).items():
+            for entry in table:
+                rows.append({"model": run["model"], "recipe": run["recipe"], "group": group,
+                             "value": entry[group], "top-1 [%]": _pct(entry["top1_accuracy"])})
+    if not rows:
+        return None
+    return pd.DataFrame(rows).pivot_table(index=["model", "recipe"], columns=["group", "value"],
+                                          values="top-1 [%]")
+
+
+def ablation_table(record: dict) -> pd.DataFrame:
+    """The recipe ablation (``benchmarks/ablation.py``'s JSON): dev EER and dev SI accuracy [%] per variant."""
+    return pd.DataFrame([{
+        "variant": v["variant"], "dev EER [%]": _pct(v["dev EER"]),
+        "dev SI accuracy [%]": _pct(v["dev SI accuracy"]), "best epoch": f"{v['best epoch']}/{v['epochs']}",
+    } for v in record["variants"]]).set_index("variant")
+
+
+def transfer_comparison(pairs: Sequence[tuple[str, dict, dict]], *,
+                        source: str) -> tuple[pd.DataFrame, list[str]]:
+    """SV EER [%] of the same runs trained on a corpus's own speakers and transferred from another.
+
+    Parameters
+    ----------
+    pairs : sequence of (label, own record, transferred record)
+        For each corpus: the record of runs trained on it, and the record of
+        :func:`speakerlib.reproduce.transfer` onto it.
+    source : str
+        The name of the corpus the transferred runs were trained on.
+
+    Returns
+    -------
+    table : DataFrame
+        Rows (model, recipe); columns (corpus label, how it was trained and
+        how many test speakers).
+    gains : list of str
+        Per corpus: ``"<k> of <n> runs on <label>"``, the runs whose
+        transferred EER is lower.
+    """
+    columns, gains = {}, []
+    for label, own, moved in pairs:
+        eer = {}
+        for record, transferred in ((own, False), (moved, True)):
+            how = (f"trained on {source}" if transferred
+                   else f"trained on its {record['split']['train']['speakers']} speakers")
+            column = (label, f"{how} ({record['split']['test']['speakers']} test speakers)")
+            eer[transferred] = columns[column] = {
+                (run["model"], run["recipe"]): _pct(run["protocols"]["sv"]["eer"]) for run in record["runs"]}
+        better = sum(eer[True][key] < eer[False][key] for key in eer[False] if key in eer[True])
+        gains.append(f"{better} of {len(eer[False])} runs on {label}")
+    table = pd.DataFrame(columns)
+    if len(table.columns):
+        table.columns.names = ["corpus", "SV EER [%]"]
+    return table, gains
