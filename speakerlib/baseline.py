@@ -22,9 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tqdm.auto import tqdm
+
+from speakerlib.audio import SAMPLE_RATE_HZ, load_audio
 from speakerlib.data.splits import enrolment_split
-from speakerlib.errors import ManifestError, SplitError
-from speakerlib.metrics import eer
+from speakerlib.errors import ConfigError, ManifestError, SplitError
+from speakerlib.evaluation.identification import nearest_centroid
+from speakerlib.evaluation.verification import all_pairs_eer
 
 __all__ = ["mean_mfcc", "mean_mfcc_embeddings", "baseline_report"]
 
@@ -32,7 +36,7 @@ __all__ = ["mean_mfcc", "mean_mfcc_embeddings", "baseline_report"]
 def mean_mfcc(
     y: np.ndarray,
     *,
-    sample_rate_hz: int = 16000,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
     n_mfcc: int = 20,
     n_mels: int = 40,
     win_s: float = 0.025,
@@ -63,23 +67,24 @@ def mean_mfcc(
 
     Raises
     ------
-    ValueError
-        If ``y`` is not 1-D, holds fewer samples than one window, or a
-        setting is out of range.
+    ConfigError
+        (a ValueError) if ``y`` is not 1-D, holds fewer samples than one
+        window, or a setting is out of range.
     """
+    # librosa is imported here, not at the top: it takes seconds to import.
     import librosa
 
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
-        raise ValueError(f"expected mono samples of shape (n,), found shape {y.shape}.")
+        raise ConfigError(f"expected mono samples of shape (n,), found shape {y.shape}.")
     if not 2 <= n_mfcc <= n_mels:
-        raise ValueError(f"expected 2 <= n_mfcc <= n_mels, found n_mfcc={n_mfcc}, n_mels={n_mels}.")
+        raise ConfigError(f"expected 2 <= n_mfcc <= n_mels, found n_mfcc={n_mfcc}, n_mels={n_mels}.")
     win = int(round(win_s * sample_rate_hz))
     hop = int(round(hop_s * sample_rate_hz))
     if win < 2 or hop < 1:
-        raise ValueError(f"expected win_s and hop_s of at least a sample, found {win_s} and {hop_s} s.")
+        raise ConfigError(f"expected win_s and hop_s of at least a sample, found {win_s} and {hop_s} s.")
     if y.size < win:
-        raise ValueError(f"expected at least one {win_s} s window ({win} samples), found {y.size} samples.")
+        raise ConfigError(f"expected at least one {win_s} s window ({win} samples), found {y.size} samples.")
     n_fft = 1 << int(np.ceil(np.log2(win)))
     mel = librosa.feature.melspectrogram(
         y=y, sr=sample_rate_hz, n_fft=n_fft, hop_length=hop, win_length=win, window="hann",
@@ -95,7 +100,7 @@ def mean_mfcc_embeddings(
     paths_or_manifest: pd.DataFrame | Sequence[str | Path],
     *,
     n_mfcc: int = 20,
-    sample_rate_hz: int = 16000,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
     include_c0: bool = False,
     progress: bool = False,
 ) -> tuple[list[str], np.ndarray]:
@@ -130,10 +135,6 @@ def mean_mfcc_embeddings(
     UnreadableAudioError
         If a file cannot be read.
     """
-    from tqdm.auto import tqdm
-
-    from speakerlib.audio import load_audio
-
     if isinstance(paths_or_manifest, pd.DataFrame):
         missing = [c for c in ("utt_id", "path") if c not in paths_or_manifest.columns]
         if missing:
@@ -185,8 +186,8 @@ def baseline_report(
        own speaker. Chance is ``1 / num_speakers``.
     5. Verification (SV): every unordered pair of test utterances is a trial,
        scored by the cosine similarity of their vectors; same speaker =
-       target. EER from :func:`speakerlib.metrics.eer`; NaN when no speaker
-       has two test utterances (no target trial).
+       target (:func:`speakerlib.evaluation.verification.all_pairs_eer`); NaN
+       when no speaker has two test utterances (no target trial).
 
     Parameters
     ----------
@@ -221,11 +222,11 @@ def baseline_report(
         If a column is missing, or ``embeddings`` lacks an utterance.
     SplitError
         If a speaker has fewer than 2 utterances, or there is only one speaker.
-    ValueError
-        If ``enrol_fraction`` is not strictly between 0 and 1.
+    ConfigError
+        (a ValueError) if ``enrol_fraction`` is not strictly between 0 and 1.
     """
     if not 0.0 < enrol_fraction < 1.0:
-        raise ValueError(f"expected enrol_fraction strictly between 0 and 1, found {enrol_fraction}.")
+        raise ConfigError(f"expected enrol_fraction strictly between 0 and 1, found {enrol_fraction}.")
     missing = [c for c in ("utt_id", "speaker", "path") if c not in manifest.columns]
     if missing:
         raise ManifestError(
@@ -264,21 +265,17 @@ def baseline_report(
     scale = X[enrol].std(axis=0)
     scale[scale == 0] = 1.0
     Z = (X - X[enrol].mean(axis=0)) / scale
-    Z /= np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
 
-    names = np.array(sorted(counts.index))
-    models = np.vstack([Z[enrol & (speakers == s)].mean(axis=0) for s in names])
-    models /= np.maximum(np.linalg.norm(models, axis=1, keepdims=True), 1e-12)
-    predicted = names[np.argmax(Z[test] @ models.T, axis=1)]
+    # Every speaker enrols (enrolment_split guarantees it), so every other utterance is a test one.
+    names, _, similarity = nearest_centroid(Z, speakers, enrol)
+    predicted = names[np.argmax(similarity, axis=1)]
     accuracy = float(np.mean(predicted == speakers[test]))
 
-    test_vectors = Z[test]
     test_speakers = speakers[test]
-    upper = np.triu_indices(test_vectors.shape[0], k=1)
-    scores = (test_vectors @ test_vectors.T)[upper]
-    labels = (test_speakers[:, None] == test_speakers[None, :])[upper]
-    # With one test utterance per speaker there is no target trial, hence no EER.
-    sv_eer = eer(scores, labels) if labels.any() and not labels.all() else float("nan")
+    # With one test utterance per speaker there is no target trial, hence no EER (NaN).
+    sv_eer = all_pairs_eer(Z[test], test_speakers)
+    n_target = int(sum(k * (k - 1) // 2 for k in pd.Series(test_speakers).value_counts()))
+    n_pairs = int(test.sum()) * (int(test.sum()) - 1) // 2
     return {
         "si_accuracy": accuracy,
         "si_chance": 1.0 / len(names),
@@ -286,8 +283,8 @@ def baseline_report(
         "num_speakers": int(len(names)),
         "num_enrol": int(enrol.sum()),
         "num_test": int(test.sum()),
-        "num_target_trials": int(labels.sum()),
-        "num_nontarget_trials": int((~labels).sum()),
+        "num_target_trials": n_target,
+        "num_nontarget_trials": n_pairs - n_target,
         "seed": int(seed),
         "enrol_fraction": float(enrol_fraction),
         "n_mfcc": int(n_mfcc),

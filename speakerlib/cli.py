@@ -1,8 +1,15 @@
 """The ``speakerlib`` command: everything a notebook does, scriptable.
 
 Run ``speakerlib --help`` for the sub-commands and ``speakerlib CMD --help``
-for each one's options. Heavy imports happen inside each command so that
-``--help`` answers at once.
+for each one's options. Every error of speakerlib (a bad setting, a missing
+file, a corpus it cannot read) ends the command with a message saying what
+was expected, what was found and what to do, and exit code 2; never with a
+traceback.
+
+The commands that train or embed import TensorFlow; they import their
+modules (:mod:`speakerlib.train`, :mod:`speakerlib.embed`,
+:mod:`speakerlib.reproduce`) when they run, so that ``--help`` and the other
+commands answer without loading it.
 """
 
 from __future__ import annotations
@@ -13,16 +20,31 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
+from speakerlib import registry
+from speakerlib.baseline import baseline_report
+from speakerlib.data.convert import SUMMARY_ATTR, convert_corpus
+from speakerlib.data.corpora import read_corpus
+from speakerlib.data.download import download_librispeech, format_librispeech_catalogue
+from speakerlib.data.manifest import read_manifest, summarize, write_manifest
+from speakerlib.data.splits import corpus_split, enrolment_split, split_summary
+from speakerlib.data.synth import SynthConfig, generate_corpus
 from speakerlib.errors import SpeakerlibError
+from speakerlib.evaluation.reference import reference_metrics
+from speakerlib.evaluation.results import headline_table
+from speakerlib.evaluation.run import evaluate
+from speakerlib.features import FeatureConfig
+from speakerlib.prepare import prepare
+from speakerlib.store import INDEX_NAME, PrepareConfig
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "EXIT_ERROR"]
 
-CORPUS_KINDS = ("librispeech", "timit", "kaldi", "folder", "synthetic")
+#: The exit code of a command that ended with a speakerlib error (argparse uses it for usage errors too).
+EXIT_ERROR = 2
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from speakerlib.data.download import download_librispeech, format_librispeech_catalogue
-
     if args.list or args.subset is None:
         print(format_librispeech_catalogue(args.root))
         if args.subset is None and not args.list:
@@ -37,9 +59,6 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from speakerlib.data.manifest import summarize, write_manifest
-    from speakerlib.data.synth import SynthConfig, generate_corpus
-
     sizes = {"num_speakers": args.speakers, "utterances_per_speaker": args.utterances}
     config = SynthConfig(seed=args.seed, **{k: v for k, v in sizes.items() if v is not None})
     manifest = generate_corpus(args.root, config, progress=not args.quiet, jobs=args.jobs)
@@ -51,12 +70,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_manifest(args: argparse.Namespace) -> int:
-    from speakerlib.data.corpora import read_corpus
-    from speakerlib.data.manifest import summarize, write_manifest
-
-    kind = "librispeech" if args.corpus == "synthetic" else args.corpus
     manifest, rejects = read_corpus(
-        kind, args.root, skip_unreadable=args.skip_unreadable, jobs=args.jobs, progress=not args.quiet
+        args.corpus, args.root, skip_unreadable=args.skip_unreadable, jobs=args.jobs, progress=not args.quiet
     )
     out = write_manifest(manifest, args.out)
     print(summarize(manifest).to_string())
@@ -69,9 +84,6 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _cmd_split(args: argparse.Namespace) -> int:
-    from speakerlib.data.manifest import read_manifest, write_manifest
-    from speakerlib.data.splits import corpus_split, enrolment_split, split_summary
-
     manifest = read_manifest(args.manifest)
     parts = corpus_split(manifest, fractions=tuple(args.fractions), dev_fraction=args.dev_fraction, seed=args.seed)
     held_out = parts["split"].isin(["dev", "test"])
@@ -87,16 +99,11 @@ def _cmd_split(args: argparse.Namespace) -> int:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from speakerlib.data.manifest import read_manifest, summarize
-
     print(summarize(read_manifest(args.manifest), by=args.by).to_string())
     return 0
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from speakerlib.baseline import baseline_report
-    from speakerlib.data.manifest import read_manifest
-
     report = baseline_report(read_manifest(args.manifest), seed=args.seed, progress=not args.quiet)
     # JSON has no NaN: an undefined metric (no target trial) is written as null
     clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in report.items()}
@@ -131,9 +138,6 @@ def _length_s(text: str) -> float | None:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from speakerlib.features import FeatureConfig
-    from speakerlib.prepare import INDEX_NAME, PrepareConfig, prepare
-
     config = PrepareConfig(
         vad=None if args.no_vad else PrepareConfig().vad,
         length_s=args.length_s,
@@ -153,9 +157,6 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from speakerlib.convert import SUMMARY_ATTR, convert_corpus
-    from speakerlib.data.manifest import write_manifest
-
     converted, rejects = convert_corpus(args.manifest, args.out, lower_case=args.lower_case,
                                         jobs=args.jobs, progress=not args.quiet)
     summary = converted.attrs[SUMMARY_ATTR]
@@ -171,7 +172,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from speakerlib.train import train
+    from speakerlib.train import finetune_triplet, train  # TensorFlow (see the module docstring)
 
     result = train(args.features, args.out, model=args.model, recipe=args.recipe, profile=args.profile,
                    seed=args.seed, epochs=args.epochs, progress=not args.quiet)
@@ -179,8 +180,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"run folder: {result.run_dir} (history: {result.run_dir / 'history.csv'}; "
           f"embedding model: {result.embedding_path})")
     if args.triplet_epochs:
-        from speakerlib.train import finetune_triplet
-
         tuned = finetune_triplet(result.run_dir, epochs=args.triplet_epochs, progress=not args.quiet)
         print(f"triplet fine-tune: best dev EER {tuned.state['best_dev_eer']:.3f} at epoch "
               f"{tuned.state['best_epoch']} (0 = before); embedding model: {tuned.embedding_path}")
@@ -188,7 +187,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from speakerlib.embed import embed_manifest
+    from speakerlib.embed import embed_manifest  # TensorFlow (see the module docstring)
 
     out, written, rejected = embed_manifest(
         args.model, args.manifest, args.out, store=args.features, num_crops=args.crops,
@@ -200,8 +199,6 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from speakerlib.evaluation.run import evaluate
-
     record = evaluate(args.embeddings, args.manifest, args.protocol, args.out, split=args.split,
                       seed=args.seed, n_enrol=args.enrol, n_enrolled=args.enrolled,
                       as_norm_top_k=args.as_norm, bootstrap=args.bootstrap)
@@ -212,10 +209,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_refmetrics(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from speakerlib.evaluation.reference import reference_metrics
-
     metrics = reference_metrics(np.load(args.labels, allow_pickle=False), np.load(args.scores, allow_pickle=False))
     print(json.dumps({k: metrics[k] for k in ("eer", "prauc", "acc", "auc", "ap", "eer_interp", "threshold",
                                                 "positives", "trials")}, indent=1))
@@ -223,15 +216,13 @@ def _cmd_refmetrics(args: argparse.Namespace) -> int:
 
 
 def _print_results(record: dict, out: Path) -> int:
-    from speakerlib.reproduce import headline_table
-
     print(headline_table(record).round(3).to_string())
     print(f"results: {out / 'results.json'} and {out / 'results.csv'}; figures in {out / 'eval'}")
     return 0
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from speakerlib.reproduce import reproduce
+    from speakerlib.reproduce import reproduce  # TensorFlow (see the module docstring)
 
     record = reproduce(args.corpus, args.root, args.out, profile=args.profile,
                        models=tuple(args.models) if args.models else None, recipes=tuple(args.recipes),
@@ -241,7 +232,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    from speakerlib.reproduce import transfer
+    from speakerlib.reproduce import transfer  # TensorFlow (see the module docstring)
 
     record = transfer(args.source, args.corpus, args.root, args.out, seed=args.seed, jobs=args.jobs,
                       bootstrap=args.bootstrap, progress=not args.quiet)
@@ -278,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, default=None, help="also write the manifest CSV here")
 
     p = add("manifest", "read a corpus folder in place into a manifest CSV (one row per utterance)", _cmd_manifest)
-    p.add_argument("--corpus", required=True, choices=CORPUS_KINDS, help="the corpus layout")
+    p.add_argument("--corpus", required=True, choices=registry.CORPORA, help="the corpus layout")
     p.add_argument("--root", required=True, type=Path, help="the corpus folder")
     p.add_argument("--out", required=True, type=Path, help="manifest CSV to write")
     p.add_argument("--jobs", type=int, default=4, help="threads reading audio headers")
@@ -313,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
             _cmd_prepare)
     p.add_argument("--manifest", required=True, type=Path, help="manifest CSV")
     p.add_argument("--out", required=True, type=Path, help="feature store folder (new, or made earlier with the same settings)")
-    p.add_argument("--features", choices=["reference", "logmel", "spectrogram", "mfcc"], default="reference",
+    p.add_argument("--features", choices=registry.FEATURE_KINDS, default="reference",
                    help="kind of features, with that kind's defaults (default: reference, 40 log filterbanks)")
     p.add_argument("--jobs", type=_jobs, default=2, help="worker processes (default 2)")
     p.add_argument("--no-vad", action="store_true", help="keep the whole file (default: the reference's webrtcvad)")
@@ -322,10 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("train", "train a speaker-embedding model on a feature store (resumes an unfinished run)",
             _cmd_train)
-    p.add_argument("--model", required=True, choices=["deepspeaker", "resnet34", "resnet50", "seresnet"])
-    p.add_argument("--recipe", choices=["reference", "improved"], default="reference",
+    p.add_argument("--model", required=True, choices=registry.MODELS)
+    p.add_argument("--recipe", choices=registry.RECIPES, default="reference",
                    help="reference: the seed's softmax/SGD training; improved: AAM, random crops, SpecAugment")
-    p.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default="cpu",
+    p.add_argument("--profile", choices=registry.PROFILES, default="cpu",
                    help="smoke: seconds (tests); cpu: minutes (the book); gpu: paper scale")
     p.add_argument("--features", required=True, type=Path, help="feature store made by speakerlib prepare")
     p.add_argument("--out", required=True, type=Path, help="run folder (config, history, checkpoints, model)")
@@ -350,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
             _cmd_evaluate)
     p.add_argument("--embeddings", required=True, type=Path, help=".npz from speakerlib embed")
     p.add_argument("--manifest", required=True, type=Path, help="manifest CSV (with a split column to use dev/test)")
-    p.add_argument("--protocol", required=True, choices=["si-reference", "si", "sv-reference", "sv"])
+    p.add_argument("--protocol", required=True, choices=registry.PROTOCOLS)
     p.add_argument("--out", required=True, type=Path, help="folder for metrics.json and figures")
     p.add_argument("--split", default="test", help="evaluation speakers' split (default test)")
     p.add_argument("--seed", type=int, default=0)
@@ -366,13 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("reproduce", "the whole pipeline on one corpus: split, prepare, train every model with both "
             "recipes, embed, evaluate; writes results.json", _cmd_reproduce)
-    p.add_argument("--corpus", required=True, choices=list(CORPUS_KINDS), help="the corpus layout")
+    p.add_argument("--corpus", required=True, choices=registry.CORPORA, help="the corpus layout")
     p.add_argument("--root", required=True, type=Path, help="the corpus folder (synthetic: generated there)")
-    p.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default="cpu")
+    p.add_argument("--profile", choices=registry.PROFILES, default="cpu")
     p.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
-    p.add_argument("--models", nargs="+", choices=["deepspeaker", "resnet34", "resnet50", "seresnet"],
-                   default=None, help="default: all four")
-    p.add_argument("--recipes", nargs="+", choices=["reference", "improved"], default=["reference", "improved"])
+    p.add_argument("--models", nargs="+", choices=registry.MODELS, default=None, help="default: all of them")
+    p.add_argument("--recipes", nargs="+", choices=registry.RECIPES, default=list(registry.RECIPES))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fractions", nargs=3, type=float, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "DEV", "TEST"),
                    help="speaker fractions of the split when the corpus has no train/test partition of its own")
@@ -382,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("transfer", "evaluate the trained runs of a reproduce folder on another corpus (every speaker "
             "unseen); writes results.json", _cmd_transfer)
     p.add_argument("--from", dest="source", required=True, type=Path, help="a finished reproduce --out folder")
-    p.add_argument("--corpus", required=True, choices=list(CORPUS_KINDS), help="the new corpus's layout")
+    p.add_argument("--corpus", required=True, choices=registry.CORPORA, help="the new corpus's layout")
     p.add_argument("--root", required=True, type=Path, help="the new corpus's folder")
     p.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
     p.add_argument("--seed", type=int, default=0)
@@ -396,17 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 1 a speakerlib error)."""
+    """Run the command line; return the exit code (0 ok, :data:`EXIT_ERROR` a speakerlib error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except SpeakerlibError as exc:
         print(f"speakerlib {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyError as exc:  # registries raise KeyError listing the valid names
-        print(f"speakerlib {args.command}: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,48 +17,21 @@ order; :func:`speakerlib.evaluation.embeddings.load_embeddings` reads it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from speakerlib.errors import FeatureError, TrainingError
+from speakerlib.evaluation.embeddings import l2_normalize, save_embeddings
+from speakerlib.errors import FeatureError
+from speakerlib.features import normalize as normalize_features
+from speakerlib.framing import evenly_spaced_crops
+from speakerlib.prepare import prepare
+from speakerlib.store import FeatureStore, load_store
+from speakerlib.train.config import RunConfig
+from speakerlib.train.run_folder import load_embedding_model
 
-__all__ = ["load_embedding_model", "crop_indices", "embed_features", "embed_store", "embed_manifest"]
-
-
-def load_embedding_model(run_or_file: str | Path):
-    """Load an exported embedding model with Keras' safe mode on.
-
-    Parameters
-    ----------
-    run_or_file : str or Path
-        A run folder (its ``embedding.keras``) or a ``.keras`` file.
-
-    Returns
-    -------
-    keras.Model
-
-    Raises
-    ------
-    TrainingError
-        If there is no exported model there (the run has not finished).
-    """
-    import keras
-
-    import speakerlib.augment  # noqa: F401  (registers the custom layers)
-    import speakerlib.losses  # noqa: F401
-    import speakerlib.models  # noqa: F401  (registers the model layers)
-
-    path = Path(run_or_file)
-    if path.is_dir():
-        path = path / "embedding.keras"
-    if not path.is_file():
-        raise TrainingError(
-            f"expected an exported embedding model at {path}, found none. Finish the training run "
-            "first (speakerlib train ... with the same --out resumes it)."
-        )
-    return keras.saving.load_model(path, safe_mode=True)
+__all__ = ["crop_indices", "embed_features", "embed_store", "embed_manifest", "load_embedding_model"]
 
 
 def crop_indices(num_frames: int, *, crop_frames: int, num_crops: int) -> np.ndarray:
@@ -86,8 +59,6 @@ def crop_indices(num_frames: int, *, crop_frames: int, num_crops: int) -> np.nda
            [3, 4, 5, 6],
            [6, 7, 8, 9]])
     """
-    from speakerlib.framing import evenly_spaced_crops
-
     if num_frames < 1:
         raise FeatureError(f"expected an utterance with at least one frame, found {num_frames}.")
     return evenly_spaced_crops(np.arange(num_frames, dtype=np.int64), num_samples=crop_frames,
@@ -130,11 +101,9 @@ def embed_features(
     ------
     FeatureError
         Features with the wrong number of bins for the model, or NaN/infinite values.
+    ScoreError
+        A crop's embedding is zero (it has no direction to compare).
     """
-    from tqdm.auto import tqdm
-
-    from speakerlib.features import normalize as normalize_features
-
     bins = model.input_shape[2]
     arrays = list(features)
     if not arrays:
@@ -157,11 +126,9 @@ def embed_features(
     for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
         batch = crops[start:start + batch_size, :, :, None]
         outputs.append(np.asarray(model(batch, training=False), dtype=np.float64))
-    emb = np.concatenate(outputs).reshape(len(arrays), num_crops, -1)
-    emb /= np.maximum(np.linalg.norm(emb, axis=2, keepdims=True), 1e-12)
-    mean = emb.mean(axis=1)
-    mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
-    return mean.astype(np.float32)
+    flat = np.concatenate(outputs)
+    emb = l2_normalize(flat, what="the crop embeddings").reshape(len(arrays), num_crops, -1)
+    return l2_normalize(emb.mean(axis=1), what="the utterance embeddings").astype(np.float32)
 
 
 def _run_dir(run_or_file: str | Path) -> Path:
@@ -169,18 +136,9 @@ def _run_dir(run_or_file: str | Path) -> Path:
     return path.parent if path.is_file() else path
 
 
-def _run_config(run_dir: Path) -> dict:
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise TrainingError(f"{run_dir} is not a training run: expected config.json in it.")
-    return json.loads(path.read_text())
-
-
-def _eval_crops(config: dict, store, num_crops: int | None, crop_frames: int | None) -> tuple[int, int]:
-    fixed = store.config.output_shape
-    frames = crop_frames or config.get("eval_frames") or (fixed[0] if fixed else 300)
-    crops = num_crops or (1 if fixed else 3)
-    return int(frames), int(crops)
+def _crops(config: RunConfig, store, num_crops: int | None, crop_frames: int | None) -> tuple[int, int]:
+    """Frames per crop and crops per utterance: the run's evaluation crop, one for a fixed-length store."""
+    return int(crop_frames or config.eval_frames), int(num_crops or (1 if store.config.output_shape else 3))
 
 
 def embed_store(run_dir: str | Path, store, ids: list[str] | None = None, *,
@@ -197,23 +155,23 @@ def embed_store(run_dir: str | Path, store, ids: list[str] | None = None, *,
     ids : list of str, optional
         Utterances to embed (default: all, in index order).
     num_crops, crop_frames : int, optional
-        Default: one crop of the whole stored 3 s for a fixed-length store,
-        three crops of the run's ``eval_frames`` for a variable-length one.
+        Default: one crop of the run's ``eval_frames``
+        (``eval_frames`` of :class:`speakerlib.train.config.RunConfig`: the whole
+        stored 3 s of a fixed-length store) for a fixed-length store, three
+        crops of it for a variable-length one.
 
     Returns
     -------
     (ids, embeddings [shape=(N, dim), dtype=float32])
     """
-    from speakerlib.prepare import FeatureStore, load_store
-
     run_dir = _run_dir(run_dir)
-    config = _run_config(run_dir)
+    config = RunConfig.read(run_dir)
     store = store if isinstance(store, FeatureStore) else load_store(store)
     ids = store.ids if ids is None else list(ids)
-    frames, crops = _eval_crops(config, store, num_crops, crop_frames)
+    frames, crops = _crops(config, store, num_crops, crop_frames)
     model = load_embedding_model(run_dir)
     feats = store.features(ids, normalize=False)
-    emb = embed_features(model, feats, normalize=config["recipe"]["normalize"], crop_frames=frames,
+    emb = embed_features(model, feats, normalize=config.normalize, crop_frames=frames,
                          num_crops=crops, progress=progress)
     return ids, emb
 
@@ -224,7 +182,7 @@ def embed_manifest(run_dir: str | Path, manifest, out: str | Path, *, store: str
     """Embed every utterance of a manifest (from its audio) into one ``.npz`` file.
 
     The audio goes through the run's own preprocessing (its store's
-    :class:`~speakerlib.prepare.PrepareConfig`) into a feature store at
+    :class:`~speakerlib.store.PrepareConfig`) into a feature store at
     ``store`` (default: ``<out>.features/`` beside the output, kept, so that a
     second call is quick and an interrupted one resumes), then through the
     embedding model.
@@ -249,19 +207,14 @@ def embed_manifest(run_dir: str | Path, manifest, out: str | Path, *, store: str
     (out path, utterances embedded, utterances rejected by preprocessing
     (listed in the store's ``rejects.csv``))
     """
-    from speakerlib.evaluation.embeddings import save_embeddings
-    from speakerlib.prepare import PrepareConfig, load_store, prepare
-
     run_dir = _run_dir(run_dir)
-    config = _run_config(run_dir)
+    config = RunConfig.read(run_dir)
     out = Path(out)
     store_dir = Path(store) if store is not None else out.with_name(out.name + ".features")
-    summary = prepare(manifest, store_dir, config=PrepareConfig.from_dict(config["store_config"]),
-                      jobs=jobs, progress=progress)
+    summary = prepare(manifest, store_dir, config=config.store_config, jobs=jobs, progress=progress)
     opened = load_store(store_dir)
     ids, emb = embed_store(run_dir, opened, num_crops=num_crops, crop_frames=crop_frames,
                            progress=progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
     save_embeddings(out, ids, emb)
     return out, len(ids), int(summary.rejected)
 

@@ -1,6 +1,8 @@
 """The whole pipeline for one corpus in one call: read, split, prepare, train, embed, evaluate.
 
-:func:`reproduce` is what the results chapter runs on each corpus::
+:func:`reproduce` is what the results chapter runs on each corpus. Its output
+folder is an experiment :class:`~speakerlib.paths.Layout`, the same the
+book's chapters use::
 
     OUT/
       manifest.csv        the corpus's utterances with a speaker-disjoint split column
@@ -10,6 +12,7 @@
       eval/<model>-<recipe>/<protocol>/ metrics.json and figures (speakerlib.evaluation.run)
       results.json        one entry per model and recipe (below), plus the corpus and machine
       results.csv         the headline numbers, one row per model and recipe
+                          (speakerlib.evaluation.results.headline_table)
 
 Every step resumes: a finished store, run, embedding file or evaluation is
 reused, so an interrupted call continues where it stopped when made again.
@@ -34,49 +37,40 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import tensorflow as tf
 
-__all__ = ["reproduce", "transfer", "headline_table", "CORPORA", "HEADLINE"]
+from speakerlib import registry
+from speakerlib._io import write_csv, write_json
+from speakerlib.data.corpora import read_corpus
+from speakerlib.data.manifest import read_manifest, write_manifest
+from speakerlib.data.splits import corpus_split, speaker_split
+from speakerlib.data.synth import SynthConfig, generate_corpus
+from speakerlib.embed import embed_manifest, embed_store
+from speakerlib.errors import TrainingError
+from speakerlib.evaluation.embeddings import load_embeddings, save_embeddings
+from speakerlib.evaluation.results import headline_table
+from speakerlib.evaluation.run import evaluate
+from speakerlib.models import build_embedding_model, count_parameters
+from speakerlib.paths import Layout
+from speakerlib.prepare import prepare
+from speakerlib.store import load_store
+from speakerlib.train import RunConfig, train
 
-CORPORA = ("synthetic", "librispeech", "timit", "kaldi", "folder")
-PROTOCOLS = ("si-reference", "si", "sv-reference", "sv")
-
-#: The columns of ``results.csv``: (column, protocol, metric key).
-HEADLINE = (
-    ("SI acc (seed protocol)", "si-reference", "accuracy"),
-    ("SI top-1", "si", "top1_accuracy"),
-    ("SI top-5", "si", "top5_accuracy"),
-    ("SV EER", "sv", "eer"),
-    ("SV minDCF 0.01", "sv", "min_dcf_0.01"),
-    ("SV minDCF 0.05", "sv", "min_dcf_0.05"),
-    ("seed 'SV' EER", "sv-reference", "eer"),
-    ("seed 'SV' acc", "sv-reference", "acc"),
-)
-
-
-def _write_json(path: Path, record: dict) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
+__all__ = ["reproduce", "transfer"]
 
 
-def _manifest(corpus: str, root: Path, out: Path, seed: int, progress: bool,
+def _manifest(corpus: str, root: Path, layout: Layout, seed: int, progress: bool,
               fractions: tuple[float, float, float]) -> pd.DataFrame:
-    from speakerlib.data.corpora import read_corpus
-    from speakerlib.data.manifest import read_manifest, write_manifest
-    from speakerlib.data.splits import corpus_split
-
-    target = out / "manifest.csv"
-    if target.is_file():
-        return read_manifest(target)
+    """The experiment's split manifest: read back when it exists, else made (and written) once."""
+    if layout.manifest.is_file():
+        return read_manifest(layout.manifest)
     if corpus == "synthetic":
-        from speakerlib.data.synth import SynthConfig, generate_corpus
-
         manifest = generate_corpus(root, SynthConfig(seed=seed), progress=progress, jobs=2)
     else:
         manifest, _ = read_corpus(corpus, root, progress=progress)
     manifest = corpus_split(manifest, seed=seed, fractions=fractions)
-    write_manifest(manifest, target)
-    return read_manifest(target)
+    write_manifest(manifest, layout.manifest)
+    return read_manifest(layout.manifest)
 
 
 def reproduce(
@@ -97,15 +91,17 @@ def reproduce(
 
     Parameters
     ----------
-    corpus : {"synthetic", "librispeech", "timit", "kaldi", "folder"}
-        The layout of ``root`` (``synthetic``: generate the default corpus there if missing).
+    corpus : str
+        One of :data:`speakerlib.registry.CORPORA`: the layout of ``root``
+        (``synthetic``: generate the default corpus there if missing).
     root : str or Path
         The corpus folder.
     out : str or Path
         The output folder (see the module docstring).
-    profile : {"smoke", "cpu", "gpu"}
+    profile : str
+        One of :data:`speakerlib.registry.PROFILES`.
     models : tuple of str, optional
-        Default: every model in :data:`speakerlib.models.MODEL_NAMES`.
+        Default: every model in :data:`speakerlib.registry.MODELS`.
     recipes : tuple of str
     seed : int
         The split, the training and the evaluation seed.
@@ -131,28 +127,25 @@ def reproduce(
 
     Raises
     ------
-    KeyError
-        Unknown corpus, model, recipe or profile.
+    UnknownNameError
+        (a KeyError) Unknown corpus, model, recipe or profile.
     SpeakerlibError
         Any step's error (unreadable corpus, too few speakers, ...).
     """
-    from speakerlib.embed import embed_store
-    from speakerlib.evaluation.embeddings import load_embeddings, save_embeddings
-    from speakerlib.models import MODEL_NAMES, build_embedding_model, count_parameters
-    from speakerlib.prepare import load_store, prepare
-    from speakerlib.train import PROFILES, train
-
-    if corpus not in CORPORA:
-        raise KeyError(f"unknown corpus {corpus!r}; valid: {list(CORPORA)}")
-    if profile not in PROFILES:
-        raise KeyError(f"unknown profile {profile!r}; valid: {sorted(PROFILES)}")
-    models = tuple(models or MODEL_NAMES)
-    root, out = Path(root).expanduser().absolute(), Path(out).expanduser().absolute()
-    out.mkdir(parents=True, exist_ok=True)
+    registry.check_name("corpus", corpus, registry.CORPORA)
+    registry.check_name("profile", profile, registry.PROFILES)
+    models = tuple(models or registry.MODELS)
+    for name in models:
+        registry.check_name("model", name, registry.MODELS)
+    for name in recipes:
+        registry.check_name("recipe", name, registry.RECIPES)
+    root = Path(root).expanduser().absolute()
+    layout = Layout(Path(out))
+    layout.root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    manifest = _manifest(corpus, root, out, seed, progress, tuple(fractions))
-    summary = prepare(manifest, out / "store", jobs=jobs, progress=progress)
+    manifest = _manifest(corpus, root, layout, seed, progress, tuple(fractions))
+    summary = prepare(manifest, layout.store, jobs=jobs, progress=progress)
     store = load_store(summary.store)
     index = store.index.copy()
     split_table = index.groupby("split").agg(speakers=("speaker", "nunique"), utterances=("utt_id", "size"))
@@ -163,22 +156,19 @@ def reproduce(
     runs = []
     for model in models:
         for recipe in recipes:
-            name = f"{model}-{recipe}"
-            result = train(store, out / "runs" / name, model=model, recipe=recipe, profile=profile,
+            result = train(store, layout.run(model, recipe), model=model, recipe=recipe, profile=profile,
                            seed=seed, progress=progress)
-            emb_path = out / "embeddings" / f"{name}.npz"
+            emb_path = layout.embeddings(model, recipe)
             if not emb_path.is_file():
-                emb_path.parent.mkdir(parents=True, exist_ok=True)
-                ids, X = embed_store(result.run_dir, store, progress=False)
-                save_embeddings(emb_path, ids, X)
+                save_embeddings(emb_path, *embed_store(result.run_dir, store, progress=False))
             ids, X = load_embeddings(emb_path)
-            protocols = _evaluate_all((ids, X), index, out / "eval" / name, seed=seed,
+            protocols = _evaluate_all((ids, X), index, layout.evaluation(model, recipe), seed=seed,
                                       n_enrolled=n_enrolled, bootstrap=bootstrap)
             best = result.best()
-            width = PROFILES[profile].width_for(model)
-            pooling = None if model == "deepspeaker" else result.config["recipe"]["pooling"]
+            config = result.config
+            width = config.width
             params = count_parameters(build_embedding_model(
-                model, (None, int(result.config["input_bins"]), 1), width=width, pooling=pooling))
+                model, (None, config.input_bins, 1), width=width, pooling=config.pooling))
             runs.append({
                 "model": model,
                 "recipe": recipe,
@@ -194,10 +184,8 @@ def reproduce(
             })
             if progress:
                 sv = protocols["sv"]
-                print(f"{corpus} {name}: SI top-1 {protocols['si']['top1_accuracy']:.3f}, "
+                print(f"{corpus} {Layout.run_name(model, recipe)}: SI top-1 {protocols['si']['top1_accuracy']:.3f}, "
                       f"SV EER {sv['eer']:.3f}, minDCF0.01 {sv['min_dcf_0.01']:.3f}")
-
-    import tensorflow as tf
 
     record = {
         "corpus": corpus,
@@ -217,7 +205,7 @@ def reproduce(
         "minutes": (time.perf_counter() - started) / 60,
         "runs": runs,
     }
-    return _finish(out, record)
+    return _finish(layout, record)
 
 
 def _n_enrolled(n_test_speakers: int) -> int:
@@ -226,21 +214,20 @@ def _n_enrolled(n_test_speakers: int) -> int:
 
 
 def _evaluate_all(embeddings, manifest: pd.DataFrame, folder: Path, **options) -> dict:
-    """Every protocol of :data:`PROTOCOLS` into ``folder/<protocol>/``; a finished one is read back."""
-    from speakerlib.evaluation.run import evaluate
-
+    """Every protocol of :data:`speakerlib.registry.PROTOCOLS` into ``folder/<protocol>/``; a finished
+    one is read back."""
     protocols = {}
-    for protocol in PROTOCOLS:
+    for protocol in registry.PROTOCOLS:
         done = folder / protocol / "metrics.json"
         protocols[protocol] = (json.loads(done.read_text()) if done.is_file()
                                else evaluate(embeddings, manifest, protocol, folder / protocol, **options))
     return protocols
 
 
-def _finish(out: Path, record: dict) -> dict:
-    """Write ``results.json`` (atomically) and ``results.csv``; return the record."""
-    _write_json(out / "results.json", record)
-    headline_table(record).to_csv(out / "results.csv")
+def _finish(layout: Layout, record: dict) -> dict:
+    """Write ``results.json`` and ``results.csv`` (atomically); return the record."""
+    write_json(layout.results, record, indent=1)
+    write_csv(layout.results_table, headline_table(record), index=True)
     return record
 
 
@@ -268,8 +255,8 @@ def transfer(
     ----------
     source : str or Path
         A finished :func:`reproduce` output folder (``results.json`` and ``runs/``).
-    corpus : {"librispeech", "timit", "kaldi", "folder", "synthetic"}
-        The layout of ``root``.
+    corpus : str
+        One of :data:`speakerlib.registry.CORPORA`: the layout of ``root``.
     root : str or Path
         The corpus to evaluate on.
     out : str or Path
@@ -293,65 +280,55 @@ def transfer(
 
     Raises
     ------
-    KeyError
-        Unknown corpus.
+    UnknownNameError
+        (a KeyError) Unknown corpus.
     TrainingError
         ``source`` holds no finished :func:`reproduce` results.
     """
-    import hashlib
-
-    from speakerlib.data.corpora import read_corpus
-    from speakerlib.data.manifest import read_manifest, write_manifest
-    from speakerlib.data.splits import speaker_split
-    from speakerlib.embed import embed_manifest
-    from speakerlib.errors import TrainingError
-    from speakerlib.evaluation.embeddings import load_embeddings
-
-    if corpus not in CORPORA:
-        raise KeyError(f"unknown corpus {corpus!r}; valid: {list(CORPORA)}")
-    source, root, out = (Path(p).expanduser().absolute() for p in (source, root, out))
-    results = source / "results.json"
+    registry.check_name("corpus", corpus, registry.CORPORA)
+    source, root = Layout(Path(source)), Path(root).expanduser().absolute()
+    layout = Layout(Path(out))
+    results = source.results
     if not results.is_file():
         raise TrainingError(
-            f"{source}: expected the output folder of a finished `speakerlib reproduce` (with "
+            f"{source.root}: expected the output folder of a finished `speakerlib reproduce` (with "
             "results.json), found no results.json. Run reproduce first, or point at its --out folder."
         )
     trained = json.loads(results.read_text())
-    out.mkdir(parents=True, exist_ok=True)
+    layout.root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    target = out / "manifest.csv"
-    if not target.is_file():
+    if not layout.manifest.is_file():
         manifest, _ = read_corpus(corpus, root, progress=progress)
         # Every speaker is unseen; a few of them choose the SV threshold.
         manifest = speaker_split(manifest, fractions=(0.0, dev_fraction, 1.0 - dev_fraction), seed=seed)
-        write_manifest(manifest, target)
-    manifest = read_manifest(target)
+        write_manifest(manifest, layout.manifest)
+    manifest = read_manifest(layout.manifest)
     n_enrolled = _n_enrolled(int(manifest.loc[manifest["split"] == "test", "speaker"].nunique()))
 
     runs, embedded = [], set()
     for trained_run in trained["runs"]:
-        name = f"{trained_run['model']}-{trained_run['recipe']}"
-        run_dir = source / "runs" / name
-        store_config = json.loads((run_dir / "config.json").read_text())["store_config"]
-        key = hashlib.sha256(json.dumps(store_config, sort_keys=True).encode()).hexdigest()[:12]
-        emb_path = out / "embeddings" / f"{name}.npz"
+        model, recipe = trained_run["model"], trained_run["recipe"]
+        run_dir = source.run(model, recipe)
+        # Runs prepared the same way share one store of the new corpus's features.
+        store_id = RunConfig.read(run_dir).store_config.store_id()
+        emb_path = layout.embeddings(model, recipe)
         if not emb_path.is_file():
-            embed_manifest(run_dir, manifest, emb_path, store=out / "stores" / key, jobs=jobs,
+            embed_manifest(run_dir, manifest, emb_path, store=layout.root / "stores" / store_id, jobs=jobs,
                            progress=progress)
         ids, X = load_embeddings(emb_path)
         embedded = set(ids)
-        protocols = _evaluate_all((ids, X), manifest, out / "eval" / name, seed=seed,
+        protocols = _evaluate_all((ids, X), manifest, layout.evaluation(model, recipe), seed=seed,
                                   n_enrolled=n_enrolled, bootstrap=bootstrap)
         runs.append({**{k: v for k, v in trained_run.items() if k != "protocols"}, "protocols": protocols})
         if progress:
-            print(f"{trained['corpus']} -> {corpus} {name}: SI top-1 {protocols['si']['top1_accuracy']:.3f}, "
+            print(f"{trained['corpus']} -> {corpus} {Layout.run_name(model, recipe)}: SI top-1 {protocols['si']['top1_accuracy']:.3f}, "
                   f"SV EER {protocols['sv']['eer']:.3f}")
 
     record = {
         "corpus": corpus,
         "root": str(root),
-        "trained_on": {"corpus": trained["corpus"], "folder": str(source), "split": trained["split"]},
+        "trained_on": {"corpus": trained["corpus"], "folder": str(source.root), "split": trained["split"]},
         "profile": trained["profile"],
         "seed": seed,
         "hardware": trained["hardware"],
@@ -362,17 +339,4 @@ def transfer(
         "minutes": (time.perf_counter() - started) / 60,
         "runs": runs,
     }
-    return _finish(out, record)
-
-
-def headline_table(record: dict) -> pd.DataFrame:
-    """``results.csv``: one row per model and recipe, the headline metrics as columns."""
-    rows = []
-    for run in record["runs"]:
-        row = {"model": run["model"], "recipe": run["recipe"], "parameters": run["parameters"],
-               "dev EER": run["dev_eer"], "train minutes": run["train_minutes"]}
-        for column, protocol, key in HEADLINE:
-            row[column] = run["protocols"].get(protocol, {}).get(key)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index(["model", "recipe"])
-
+    return _finish(layout, record)

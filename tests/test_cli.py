@@ -44,11 +44,11 @@ def test_manifest_and_split_on_timit(shared_corpora, tmp_path, capsys):
     assert set(parts.loc[parts.split == "train", "role"]) == {""}
 
 
-def test_missing_corpus_is_a_clear_error_with_exit_code_1(tmp_path, capsys):
+def test_missing_corpus_is_a_clear_error_with_exit_code_2(tmp_path, capsys):
     missing = tmp_path / "no_such_timit"
     code = main(["manifest", "--corpus", "timit", "--root", str(missing), "--out", str(tmp_path / "m.csv")])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2
     assert str(missing) in err and "error" in err
     assert not (tmp_path / "m.csv").exists()
 
@@ -63,7 +63,7 @@ def test_unreadable_file_skip_writes_rejects(tmp_path, capsys):
     (tmp_path / "corpus" / "bob" / "broken.wav").write_bytes(b"RIFF0000WAVEjunk")
     out = tmp_path / "m.csv"
     args = ["manifest", "--corpus", "folder", "--root", str(tmp_path / "corpus"), "--out", str(out), "--quiet"]
-    assert main(args) == 1
+    assert main(args) == 2
     assert "broken.wav" in capsys.readouterr().err
     assert main(args + ["--skip-unreadable"]) == 0
     rejects = (tmp_path / "m.rejects.csv").read_text()
@@ -75,7 +75,7 @@ def test_download_list_and_unknown_subset(tmp_path, capsys):
     assert main(["download", "librispeech", "--list"]) == 0
     out = capsys.readouterr().out
     assert "train-clean-100" in out and "d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2" in out
-    assert main(["download", "librispeech", "dev-cleen", "--root", str(tmp_path)]) == 1
+    assert main(["download", "librispeech", "dev-cleen", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "dev-cleen" in err and "dev-clean" in err
     assert not any(tmp_path.iterdir())

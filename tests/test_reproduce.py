@@ -10,7 +10,9 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from speakerlib.cli import main  # noqa: E402
-from speakerlib.reproduce import HEADLINE, reproduce, transfer  # noqa: E402
+from speakerlib.evaluation.results import HEADLINE  # noqa: E402
+from speakerlib.paths import Layout  # noqa: E402
+from speakerlib.reproduce import reproduce, transfer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def test_split_fractions_are_used_and_recorded(reproduced, tmp_path):
 
     corpus, _, record = reproduced
     assert record["split_fractions"] == [0.6, 0.2, 0.2]
-    manifest = _manifest("librispeech", corpus, tmp_path, 0, False, (0.4, 0.2, 0.4))
+    manifest = _manifest("librispeech", corpus, Layout(tmp_path), 0, False, (0.4, 0.2, 0.4))
     speakers = manifest.groupby("split")["speaker"].nunique()
     assert speakers.sum() == 12 and speakers["test"] > record["split"]["test"]["speakers"]
     assert (tmp_path / "manifest.csv").is_file()
@@ -75,7 +77,7 @@ def test_reproduce_command_and_errors(reproduced, tmp_path, capsys):
     with pytest.raises(KeyError, match="valid"):
         reproduce("voxceleb", corpus, tmp_path)
     assert main(["reproduce", "--corpus", "timit", "--root", str(tmp_path / "none"), "--out",
-                 str(tmp_path / "o"), "--quiet"]) == 1
+                 str(tmp_path / "o"), "--quiet"]) == 2
 
 
 def test_transfer_evaluates_every_speaker_of_another_corpus_without_training(reproduced, tmp_path):

@@ -19,7 +19,7 @@ pytest.importorskip("tensorflow")
 
 from speakerlib.errors import CheckpointError, FeatureError, TrainingError  # noqa: E402
 from speakerlib.models import MODEL_NAMES  # noqa: E402
-from speakerlib.prepare import load_store  # noqa: E402
+from speakerlib.store import load_store  # noqa: E402
 from speakerlib.train import (  # noqa: E402
     PROFILES,
     RECIPES,
@@ -38,9 +38,7 @@ TINY = Profile(name="test", epochs=1, width=0.125, batch_size=16, max_dev_uttera
 def _weights(path: Path) -> list[np.ndarray]:
     import keras
 
-    import speakerlib.augment  # noqa: F401
-    import speakerlib.losses  # noqa: F401
-    import speakerlib.models  # noqa: F401
+    import speakerlib.models  # noqa: F401  (registers the custom layers and losses)
 
     return [np.asarray(w) for w in keras.saving.load_model(path, safe_mode=True).get_weights()]
 
@@ -89,7 +87,7 @@ def test_every_model_trains_under_both_recipes(synthetic_store, tmp_path, model,
     assert np.isfinite(row["loss"]) and np.isfinite(row["val_loss"])
     assert 0 <= row["dev_eer"] <= 1
     assert result.state["finished"] and result.embedding_path.is_file()
-    assert result.config["recipe"]["name"] == recipe
+    assert result.config.recipe.name == recipe
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +109,7 @@ def test_training_lowers_the_loss_and_beats_chance_on_dev(learned):
     assert best["dev_eer"] < 0.35
     assert best["dev_si_accuracy"] > 1.5 / n_dev
     # The closed-set val accuracy (held-out utterances of the training speakers) beats chance too.
-    assert h["val_accuracy"].max() > 2.0 / len(learned.config["speakers"])
+    assert h["val_accuracy"].max() > 2.0 / len(learned.config.speakers)
     assert learned.state["best_dev_eer"] == pytest.approx(h["dev_eer"].min())
 
 
@@ -155,12 +153,12 @@ def test_exported_embedding_model_round_trips(learned, synthetic_store):
     import keras
 
     from speakerlib.embed import embed_store, load_embedding_model
-    from speakerlib.train import BEST_NAME, _load_checkpoint
+    from speakerlib.train.run_folder import BEST_NAME, load_checkpoint
 
     _, store_path = synthetic_store
     store = load_store(store_path)
     model = load_embedding_model(learned.run_dir)
-    best = _load_checkpoint(learned.run_dir / BEST_NAME, "seresnet_reference_training")
+    best = load_checkpoint(learned.run_dir / BEST_NAME, "seresnet_reference_training")
     x = store.features(store.ids[:8], normalize="per_frame")[..., None]
     a = np.asarray(model(x, training=False))
     b = np.asarray(best.get_layer("seresnet_embedding")(x, training=False))
@@ -283,7 +281,7 @@ def test_bad_inputs_give_clear_errors(synthetic_store, tmp_path):
     state["finished"] = False
     (run / "state.json").write_text(json.dumps(state))
     from speakerlib.features import FeatureConfig
-    from speakerlib.prepare import PrepareConfig
+    from speakerlib.store import PrepareConfig
 
     mfcc = tmp_path / "mfcc"
     prepare(manifest, mfcc, config=PrepareConfig(features=FeatureConfig.for_kind("mfcc")),
@@ -370,21 +368,21 @@ def test_train_and_embed_commands(synthetic_store, tmp_path, capsys):
     ids2, X2 = embed_store(run, store, ids=list(ids))
     np.testing.assert_allclose(X, X2, atol=1e-5)
     assert main(["embed", "--model", str(tmp_path / "nothing"), "--manifest", str(csv), "--out",
-                 str(out), "--quiet"]) == 1
+                 str(out), "--quiet"]) == 2
 
 
 @pytest.mark.parametrize("mode", ["per_frame", "per_utterance", "none"])
 def test_pipeline_crops_equal_numpy_crops_normalised(mode):
     """The tf.data crops (centre crop, wrap-around for short utterances) against numpy."""
     from speakerlib.features import normalize
-    from speakerlib.train import _crop_batch_fn, _Frames
+    from speakerlib.train.inputs import Frames, crop_batch_fn
 
     rng = np.random.default_rng(0)
     lengths = np.array([50, 20, 37])
     frames = (rng.normal(size=(lengths.sum(), 40)) * 3 + 5).astype(np.float32)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    data = _Frames(frames, offsets, lengths, ["a", "b", "c"])
-    got = _crop_batch_fn(data, crop_frames=30, random_crop=False, normalize=mode)(
+    data = Frames(frames, offsets, lengths, ["a", "b", "c"])
+    got = crop_batch_fn(data, crop_frames=30, random_crop=False, normalize=mode)(
         np.arange(3), np.zeros(2, np.int64)).numpy()[..., 0]
     for i, (start, n) in enumerate(zip(offsets, lengths)):
         utt = frames[start:start + n]
@@ -422,13 +420,15 @@ def test_training_model_under_mixed_precision(recipe, mixed_float16, tmp_path):
     import keras
 
     from speakerlib.embed import load_embedding_model
-    from speakerlib.train import _build_training_model
+    from speakerlib.store import PrepareConfig
+    from speakerlib.train import RunConfig
+    from speakerlib.train.assemble import build_training_model
 
     profile = dataclasses.replace(PROFILES["smoke"], mixed_precision=True)
-    config = {"model": "seresnet", "recipe": dataclasses.asdict(RECIPES[recipe]),
-              "profile": {**dataclasses.asdict(profile), "widths": [list(w) for w in profile.widths]},
-              "seed": 0, "input_bins": 40}
-    model = _build_training_model(config, 5, 2)
+    config = RunConfig(model="seresnet", recipe=RECIPES[recipe], profile=profile, seed=0, batch_size=8,
+                       crop_frames=120, eval_frames=300, normalize="per_frame", input_bins=40,
+                       store="unused", store_config=PrepareConfig(), speakers=tuple("abcde"))
+    model = build_training_model(config, 5, 2)
     embedding = model.get_layer("seresnet_embedding")
     convs = [layer for layer in embedding.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs and all(c.compute_dtype == "float16" and c.kernel.dtype == "float32" for c in convs)

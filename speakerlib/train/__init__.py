@@ -1,0 +1,58 @@
+"""Training speaker-embedding networks from a feature store: recipes, profiles, stages, resume.
+
+A *run* trains one model (:mod:`speakerlib.models`) with one *recipe* (how:
+loss, optimiser, crops, normalisation, augmentation) at one *profile* (how
+much: epochs, width, early stopping) on the training speakers of a feature
+store (:func:`speakerlib.prepare.prepare`), and writes everything to a run
+folder. The package, in the order a run uses it:
+
+:mod:`~speakerlib.train.config`
+    :class:`Recipe`, :class:`Profile` and their registered names
+    (:data:`RECIPES`, :data:`PROFILES`); :class:`RunConfig`, a run's whole
+    configuration as its ``config.json`` holds it.
+:mod:`~speakerlib.train.inputs`
+    The features in memory and the tf.data pipeline of crops.
+:mod:`~speakerlib.train.assemble`
+    Devices, precision, the training model and its random layers.
+:mod:`~speakerlib.train.run_folder`
+    The run folder and the lifecycle every stage shares: resume, state,
+    history, checkpoints, the kept epoch, export; :func:`load_run`.
+:mod:`~speakerlib.train.stages`
+    :func:`train` (the softmax classifier) and :func:`finetune_triplet`
+    (DeepSpeaker's second stage), both on that lifecycle, and the honest
+    train / val / dev / test parts (:func:`training_parts`).
+"""
+
+from speakerlib.train.assemble import precision_policy
+from speakerlib.train.config import (
+    PROFILES,
+    RECIPES,
+    Profile,
+    Recipe,
+    RunConfig,
+    TripletSettings,
+    profile_named,
+    recipe_named,
+)
+from speakerlib.train.run_folder import TrainResult, load_embedding_model, load_run, runs_table
+from speakerlib.train.stages import dev_metrics, finetune_triplet, train, training_parts
+
+__all__ = [
+    "Recipe",
+    "Profile",
+    "RECIPES",
+    "PROFILES",
+    "recipe_named",
+    "profile_named",
+    "RunConfig",
+    "TripletSettings",
+    "TrainResult",
+    "runs_table",
+    "train",
+    "finetune_triplet",
+    "load_run",
+    "load_embedding_model",
+    "training_parts",
+    "dev_metrics",
+    "precision_policy",
+]
