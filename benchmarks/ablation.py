@@ -2,15 +2,15 @@
 
 Usage (from the project root)::
 
-    python benchmarks/ablation.py --features data/reproduce/speechocean762/store --model resnet34
+    python benchmarks/ablation.py --features data/experiments/speechocean762-cpu/store --model resnet34
 
 Trains ``--model`` at the ``cpu`` profile on a feature store once per variant
 below, each a single change from the reference recipe or from the improved
 one, and records the best dev EER and dev SI accuracy (development speakers
 only: the test speakers are not touched). Runs go to ``--runs`` (resumable:
 a finished variant is not trained again; the two recipes' own runs are
-reused from ``runs/`` beside the store, where ``speakerlib reproduce`` puts
-them) and the table to
+reused from the experiment folder the store is in, where ``speakerlib reproduce``
+puts them: :class:`speakerlib.paths.Layout`) and the table to
 ``benchmarks/results/ablation-<model>.json``.
 """
 
@@ -47,7 +47,8 @@ def variants() -> dict:
 
 def main() -> None:
     from speakerlib.models import MODEL_NAMES
-    from speakerlib.prepare import load_store
+    from speakerlib.paths import Layout
+    from speakerlib.store import load_store
     from speakerlib.train import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,7 +69,7 @@ def main() -> None:
         if args.only and label not in args.only and recipe.name not in args.only:
             continue
         run_dir = runs_root / f"{args.model}-{recipe.name}"
-        shared = args.features.parent / "runs" / f"{args.model}-{recipe.name}"
+        shared = Layout(args.features.parent).run(args.model, recipe.name)
         if recipe.name in ("reference", "improved") and shared.is_dir():
             run_dir = shared  # the run `speakerlib reproduce` made: same store, recipe and profile
         result = train(store, run_dir, model=args.model, recipe=recipe,

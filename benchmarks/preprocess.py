@@ -158,7 +158,8 @@ def run_reference(files: list[tuple[str, str]], out_dir: Path) -> dict:
 
 def run_speakerlib(manifest_path: Path, out_dir: Path, jobs: int) -> dict:
     from speakerlib.data.manifest import read_manifest
-    from speakerlib.prepare import PrepareConfig, prepare
+    from speakerlib.prepare import prepare
+    from speakerlib.store import PrepareConfig
 
     summary = prepare(read_manifest(manifest_path), out_dir / "store", config=PrepareConfig(),
                       jobs=jobs, progress=False)
@@ -249,7 +250,7 @@ def measure(pipeline: str, manifest_path: Path, out_dir: Path, jobs: int) -> dic
 def compare(manifest, reference_dir: Path, store_dir: Path) -> dict:
     import numpy as np
 
-    from speakerlib.prepare import load_store
+    from speakerlib.store import load_store
 
     store = load_store(store_dir)
     ours_ids = set(store.ids)

@@ -35,7 +35,6 @@ Results are printed and written to ``benchmarks/results/training.json``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
 import os
@@ -70,7 +69,10 @@ def child(model_name: str, width: float, steps: int, repeats: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from speakerlib.train import RECIPES, Profile, _build_training_model, _Frames, _train_dataset
+    from speakerlib.store import PrepareConfig
+    from speakerlib.train import RECIPES, Profile, RunConfig
+    from speakerlib.train.assemble import build_training_model
+    from speakerlib.train.inputs import Frames, train_dataset
 
     threads = os.environ.get("SPEAKERLIB_BENCH_THREADS")  # "INTRA,INTER": TensorFlow's thread pools
     if threads:
@@ -81,18 +83,20 @@ def child(model_name: str, width: float, steps: int, repeats: int) -> dict:
     rng = np.random.default_rng(0)
     n = BATCH * steps
     frames = rng.normal(size=(n * FRAMES, BINS)).astype(np.float32)
-    data = _Frames(frames, np.arange(n, dtype=np.int64) * FRAMES, np.full(n, FRAMES, np.int64),
+    data = Frames(frames, np.arange(n, dtype=np.int64) * FRAMES, np.full(n, FRAMES, np.int64),
                    [str(i) for i in range(n)])
     labels = rng.integers(0, CLASSES, size=n)
     profile = Profile(name="bench", epochs=2, width=width)
 
-    config = {"model": model_name, "recipe": dataclasses.asdict(RECIPES["reference"]),
-              "profile": {**dataclasses.asdict(profile), "widths": []}, "seed": 0, "input_bins": BINS}
-    model = _build_training_model(config, CLASSES, steps)
+    config = RunConfig(model=model_name, recipe=RECIPES["reference"], profile=profile, seed=0,
+                       batch_size=BATCH, crop_frames=FRAMES, eval_frames=FRAMES, normalize="per_frame",
+                       input_bins=BINS, store="synthetic frames", store_config=PrepareConfig(),
+                       speakers=tuple(str(k) for k in range(CLASSES)))
+    model = build_training_model(config, CLASSES, steps)
     params = int(sum(np.prod(w.shape) for w in model.get_layer(f"{model_name}_embedding").weights))
 
     def pipeline(epoch):
-        ds, _ = _train_dataset(data, labels, batch_size=BATCH, crop_frames=FRAMES, random_crop=False,
+        ds, _ = train_dataset(data, labels, batch_size=BATCH, crop_frames=FRAMES, random_crop=False,
                                normalize="per_frame", seed=0, epoch=epoch)
         return ds
 

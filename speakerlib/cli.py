@@ -6,10 +6,11 @@ file, a corpus it cannot read) ends the command with a message saying what
 was expected, what was found and what to do, and exit code 2; never with a
 traceback.
 
-The commands that train or embed import TensorFlow; they import their
-modules (:mod:`speakerlib.train`, :mod:`speakerlib.embed`,
-:mod:`speakerlib.reproduce`) when they run, so that ``--help`` and the other
-commands answer without loading it.
+The commands that train or embed import TensorFlow, and ``synth`` imports
+scipy.signal (seconds, and a second, to import); they import their modules
+(:mod:`speakerlib.train`, :mod:`speakerlib.embed`, :mod:`speakerlib.reproduce`,
+:mod:`speakerlib.data.synth`) when they run, so that ``--help`` and the other
+commands answer without loading them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from speakerlib.data.corpora import read_corpus
 from speakerlib.data.download import download_librispeech, format_librispeech_catalogue
 from speakerlib.data.manifest import read_manifest, summarize, write_manifest
 from speakerlib.data.splits import corpus_split, enrolment_split, split_summary
-from speakerlib.data.synth import SynthConfig, generate_corpus
 from speakerlib.errors import SpeakerlibError
 from speakerlib.evaluation.reference import reference_metrics
 from speakerlib.evaluation.results import headline_table
@@ -59,6 +59,8 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
+    from speakerlib.data.synth import SynthConfig, generate_corpus  # scipy.signal (see the module docstring)
+
     sizes = {"num_speakers": args.speakers, "utterances_per_speaker": args.utterances}
     config = SynthConfig(seed=args.seed, **{k: v for k, v in sizes.items() if v is not None})
     manifest = generate_corpus(args.root, config, progress=not args.quiet, jobs=args.jobs)

@@ -37,8 +37,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import tensorflow as tf
 
+from speakerlib._tensorflow import tf
 from speakerlib import registry
 from speakerlib._io import write_csv, write_json
 from speakerlib.data.corpora import read_corpus
@@ -80,7 +80,7 @@ def reproduce(
     *,
     profile: str = "cpu",
     models: tuple[str, ...] | None = None,
-    recipes: tuple[str, ...] = ("reference", "improved"),
+    recipes: tuple[str, ...] = registry.RECIPES,
     seed: int = 0,
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
     jobs: int = 2,

@@ -85,6 +85,6 @@ def set_global_seed(seed: int) -> None:
     imported here, not at the top, so that the modules of the pipeline that
     never build a model do not load it.
     """
-    import keras
+    from speakerlib._tensorflow import keras
 
     keras.utils.set_random_seed(int(seed))

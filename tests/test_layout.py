@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "speakerlib"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("speakerlib.errors",),
     ("speakerlib", "speakerlib.registry", "speakerlib.seeds", "speakerlib._io", "speakerlib._checks",
-     "speakerlib.paths"),
+     "speakerlib._tensorflow", "speakerlib.paths"),
     ("speakerlib.audio",),
     ("speakerlib.data",),
     ("speakerlib.vad", "speakerlib.framing"),

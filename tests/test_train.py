@@ -457,3 +457,32 @@ def test_multi_worker_configuration_is_refused_with_the_reason(synthetic_store, 
     with pytest.raises(TrainingError, match="TF_CONFIG.*MirroredStrategy"):
         train(store, tmp_path / "run", model="seresnet", profile="smoke", progress=False)
     assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
+def test_run_config_derives_its_values_once_and_round_trips(synthetic_store, tmp_path):
+    import dataclasses
+
+    from speakerlib.errors import ConfigError
+    from speakerlib.train import RunConfig
+
+    _, store_path = synthetic_store
+    store = load_store(store_path)
+    config = RunConfig.for_store(store, model="seresnet", recipe=RECIPES["improved"], profile=PROFILES["cpu"],
+                                 seed=3, speakers=["b", "a"])
+    # The improved recipe's 2-s crops; dev and test utterances are embedded from the whole stored 3 s.
+    assert (config.crop_frames, config.eval_frames, config.batch_size) == (200, 299, 32)
+    assert config.normalize == "per_frame" and config.speakers == ("b", "a") and config.input_bins == 40
+    # A recipe without its own normalisation takes the store's.
+    plain = dataclasses.replace(RECIPES["reference"], normalize=None)
+    assert RunConfig.for_store(store, model="seresnet", recipe=plain, profile=PROFILES["cpu"], seed=3,
+                               speakers=["a"]).normalize == store.config.features.normalize
+    config.write(tmp_path, hardware={"cpu_count": 2}, created="today")
+    assert RunConfig.read(tmp_path) == config
+    record = json.loads((tmp_path / "config.json").read_text())
+    assert record["hardware"] == {"cpu_count": 2} and RunConfig.stored_record(tmp_path) == config.to_dict()
+    del record["eval_frames"]
+    (tmp_path / "config.json").write_text(json.dumps(record))
+    with pytest.raises(ConfigError, match="eval_frames"):
+        RunConfig.read(tmp_path)
+    with pytest.raises(TrainingError, match="not a training run"):
+        RunConfig.read(tmp_path / "nothing")

@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import functools
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from speakerlib._tensorflow import keras, tf
 from speakerlib.errors import FeatureError
 from speakerlib.features.config import FeatureConfig
 from speakerlib.features.dsp import window_function

@@ -51,9 +51,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import keras
-
 from speakerlib import registry, seeds
+from speakerlib._tensorflow import keras
 from speakerlib.errors import ConfigTypeError, ModelConfigError, UnknownModelError
 from speakerlib.models import augment, losses  # noqa: F401  (registers their layers and losses)
 from speakerlib.models.deepspeaker import build_deepspeaker

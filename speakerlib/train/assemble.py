@@ -17,10 +17,9 @@ from __future__ import annotations
 import os
 import platform
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from speakerlib._tensorflow import keras, tf
 from speakerlib import seeds
 from speakerlib.errors import TrainingError
 from speakerlib.models import build_embedding_model

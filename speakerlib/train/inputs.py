@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import tensorflow as tf
 
+from speakerlib._tensorflow import tf
 from speakerlib import seeds
 from speakerlib.errors import FeatureError
 from speakerlib.features import normalize as normalize_features

@@ -52,15 +52,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from tqdm.auto import tqdm
 
 import speakerlib.models  # noqa: F401  (registers the custom layers and losses for loading)
 from speakerlib import seeds
 from speakerlib._io import atomic_path, describe_difference, write_csv, write_json, write_text
+from speakerlib._tensorflow import keras, tf
 from speakerlib.errors import CheckpointError, TrainingError
 from speakerlib.train.assemble import hardware, precision_policy, reseed, strategy
 from speakerlib.train.config import CONFIG_NAME, RunConfig

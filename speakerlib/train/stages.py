@@ -25,10 +25,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 
+from speakerlib._tensorflow import keras
 from speakerlib import registry, seeds
 from speakerlib.data.splits import enrolment_split, speaker_rng, speaker_split
 from speakerlib.errors import FeatureError, TrainingError
