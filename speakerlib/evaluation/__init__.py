@@ -4,8 +4,8 @@ Everything here works on embeddings, whoever computed them: it imports nothing
 of the models or of training, so training's dev metrics, the baseline and the
 protocols all score with the same code.
 
-Modules
--------
+Its modules:
+
 :mod:`~speakerlib.evaluation.metrics`
     Error rates at every threshold, EER, minDCF, DET, the threshold at the EER
     and the error rates of a fixed threshold.

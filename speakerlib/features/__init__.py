@@ -48,8 +48,8 @@ Framing. Three rules are used:
     differs from ``librosa.stft(center=False)``, which frames ``n_fft``
     samples and centres the window in them.
 
-Modules
--------
+Its modules:
+
 :mod:`~speakerlib.features.dsp`
     The building blocks: windows, mel filterbanks, the DCT, framing, spectra.
 :mod:`~speakerlib.features.config`

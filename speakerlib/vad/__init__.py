@@ -64,8 +64,8 @@ frame, at most 29 ms) are never classified and never kept, as in the
 reference (its frame generator drops them). ``frame_decisions`` therefore has
 ``len(y) // frame_length`` entries.
 
-Modules
--------
+Its modules:
+
 :mod:`~speakerlib.vad.detect`
     :class:`VadConfig`, :func:`classify_frames`, :func:`vad`, :class:`VadResult`.
 :mod:`~speakerlib.vad.segments`

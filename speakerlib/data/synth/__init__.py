@@ -75,8 +75,8 @@ Every utterance has its own random generator derived from
 byte-identical files whatever the order, the number of jobs, or whether a
 run was interrupted and resumed.
 
-Modules
--------
+Its modules:
+
 :mod:`~speakerlib.data.synth.config`
     :class:`SynthConfig` (size, seed, difficulty) and :data:`SYNTH_VERSION`.
 :mod:`~speakerlib.data.synth.speakers`
