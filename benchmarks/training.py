@@ -5,6 +5,7 @@ Usage (from the project root)::
     python benchmarks/training.py                          # every model at the cpu profile's width
     python benchmarks/training.py --widths 1.0 cpu         # also at the papers' widths (much longer)
     python benchmarks/training.py --models seresnet --steps 10
+    python benchmarks/training.py --input audio --models ecapa seresnet   # the modern recipe's pipeline
 
 For each model and width, in a fresh child process (so that its peak memory is
 its own):
@@ -16,7 +17,12 @@ its own):
 * **the input pipeline's cost**: the same steps fed by speakerlib's real
   ``tf.data`` pipeline (gather from the in-memory frame array, centre crop,
   prefetch), divided by the step time on the very same batches already
-  materialised in memory. The two feeds alternate epoch by epoch. Three
+  materialised in memory. With ``--input audio`` the model trains as the
+  ``modern`` recipe does, on 2-s windows (200 x 80 x 1 log-mel) cut from
+  whole utterances, and the real pipeline is the modern recipe's: random
+  windows of variable-length audio (2-8 s), noise, babble and reverberation
+  (simulated rooms) added to each, log-mel computed in ``tf.data``; the
+  in-memory feed holds the very same features. The two feeds alternate epoch by epoch. Three
   ratios of medians: the steady-state step (wall time between the ends of
   consecutive steps, data wait included), the whole ``fit`` call per step,
   and process CPU time (all threads). Target: at most 1.1. The seconds from
@@ -29,7 +35,8 @@ its own):
   seconds (``/proc/stat``), which tell a slow epoch caused by waiting (idle)
   from one caused by the host taking the CPU away (steal) or by other work.
 
-Results are printed and written to ``benchmarks/results/training.json``.
+Results are printed and written to ``benchmarks/results/training.json``
+(``training-audio.json`` with ``--input audio``).
 """
 
 from __future__ import annotations
@@ -65,7 +72,48 @@ def _machine_seconds() -> dict:
             "steal": steal / tick}
 
 
-def child(model_name: str, width: float, steps: int, repeats: int) -> dict:
+def _audio_feed(n: int, labels, profile, model_name: str):
+    """The modern recipe's pipeline over ``n`` variable-length utterances: ``(pipeline(epoch), RunConfig)``."""
+    import numpy as np
+
+    from speakerlib.augmentation import augment, load_sources
+    from speakerlib.train import RECIPES, RunConfig
+    from speakerlib.train.config import samples_for_frames
+    from speakerlib.train.inputs import epoch_batches
+    from speakerlib.train.recipes import AUDIO_STORE
+    from speakerlib.train.waveforms import Waveforms, waveform_dataset
+
+    recipe = RECIPES["modern"]
+    rng = np.random.default_rng(1)
+    rate = AUDIO_STORE.sample_rate_hz
+    # Utterances of 2-8 s: a sum of tones with a noise floor (the cost of the pipeline does not
+    # depend on what is said).
+    arrays = []
+    for _ in range(n):
+        t = np.arange(int(rng.uniform(2.0, 8.0) * rate)) / rate
+        tones = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(100, 3000, size=4))
+        arrays.append((0.1 * tones + 0.01 * rng.normal(size=t.size)).astype(np.float32))
+    data = Waveforms.from_arrays(arrays, [str(i) for i in range(n)])
+    settings = recipe.augmentation
+    sources = load_sources(num_simulated_rirs=20, seed=0, babble=arrays[:50], sample_rate_hz=rate)
+    features = AUDIO_STORE.features
+    crop = recipe.crop_frames
+    config = RunConfig(model=model_name, recipe=recipe, profile=profile, seed=0, batch_size=BATCH,
+                       crop_frames=crop, eval_frames=crop, normalize=features.normalize,
+                       input_bins=features.num_bins, store="synthetic audio", store_config=AUDIO_STORE,
+                       crop_samples=samples_for_frames(features, crop),
+                       speakers=tuple(str(k) for k in range(CLASSES)))
+
+    def pipeline(epoch):
+        batches = epoch_batches(n, BATCH, 0, epoch)
+        return waveform_dataset(data, labels, batches, crop_samples=samples_for_frames(features, crop),
+                                features=features, seed=0, epoch=epoch,
+                                augment=lambda w, r: augment(w, config=settings, sources=sources, rng=r))
+
+    return pipeline, config
+
+
+def child(model_name: str, width: float, steps: int, repeats: int, input_kind: str = "features") -> dict:
     import numpy as np
     import tensorflow as tf
 
@@ -82,23 +130,26 @@ def child(model_name: str, width: float, steps: int, repeats: int) -> dict:
 
     rng = np.random.default_rng(0)
     n = BATCH * steps
-    frames = rng.normal(size=(n * FRAMES, BINS)).astype(np.float32)
-    data = Frames(frames, np.arange(n, dtype=np.int64) * FRAMES, np.full(n, FRAMES, np.int64),
-                   [str(i) for i in range(n)])
     labels = rng.integers(0, CLASSES, size=n)
     profile = Profile(name="bench", epochs=2, width=width)
+    if input_kind == "audio":
+        pipeline, config = _audio_feed(n, labels, profile, model_name)
+    else:
+        frames = rng.normal(size=(n * FRAMES, BINS)).astype(np.float32)
+        data = Frames(frames, np.arange(n, dtype=np.int64) * FRAMES, np.full(n, FRAMES, np.int64),
+                       [str(i) for i in range(n)])
+        config = RunConfig(model=model_name, recipe=RECIPES["reference"], profile=profile, seed=0,
+                           batch_size=BATCH, crop_frames=FRAMES, eval_frames=FRAMES, normalize="per_frame",
+                           input_bins=BINS, store="synthetic frames", store_config=PrepareConfig(),
+                           speakers=tuple(str(k) for k in range(CLASSES)))
 
-    config = RunConfig(model=model_name, recipe=RECIPES["reference"], profile=profile, seed=0,
-                       batch_size=BATCH, crop_frames=FRAMES, eval_frames=FRAMES, normalize="per_frame",
-                       input_bins=BINS, store="synthetic frames", store_config=PrepareConfig(),
-                       speakers=tuple(str(k) for k in range(CLASSES)))
+        def pipeline(epoch):
+            ds, _ = train_dataset(data, labels, batch_size=BATCH, crop_frames=FRAMES, random_crop=False,
+                                   normalize="per_frame", seed=0, epoch=epoch)
+            return ds
+
     model = build_training_model(config, CLASSES, steps)
     params = int(sum(np.prod(w.shape) for w in model.get_layer(f"{model_name}_embedding").weights))
-
-    def pipeline(epoch):
-        ds, _ = train_dataset(data, labels, batch_size=BATCH, crop_frames=FRAMES, random_crop=False,
-                               normalize="per_frame", seed=0, epoch=epoch)
-        return ds
 
     # The same batches, materialised once.
     batches = list(pipeline(1).as_numpy_iterator())
@@ -166,6 +217,7 @@ def child(model_name: str, width: float, steps: int, repeats: int) -> dict:
     return {
         "model": model_name,
         "width": width,
+        "input": input_kind,
         "embedding_parameters": params,
         "train_samples_per_s": BATCH / step_memory,
         "train_samples_per_s_with_pipeline": BATCH / step_pipeline,
@@ -203,12 +255,19 @@ def main() -> None:
                         help="timed epochs per feed (memory, pipeline), interleaved")
     parser.add_argument("--threads", default=None, metavar="INTRA,INTER",
                         help="TensorFlow's intra-op and inter-op thread pools (default: TensorFlow's choice)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--input", choices=("features", "audio"), default="features",
+                        help="features: the reference's 3-s features; audio: the modern recipe's "
+                             "augmented windows of whole utterances")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default benchmarks/results/training.json (training-audio.json for --input audio)")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], float(args.child[1]), int(args.child[2]), int(args.child[3]))))
+        name, width, steps, repeats, input_kind = args.child
+        print(json.dumps(child(name, float(width), int(steps), int(repeats), input_kind)))
         return
+    if args.out is None:
+        args.out = RESULTS if args.input == "features" else RESULTS.with_name("training-audio.json")
 
     runs = []
     for model in args.models:
@@ -224,7 +283,7 @@ def main() -> None:
             if args.threads:
                 env["SPEAKERLIB_BENCH_THREADS"] = args.threads
             out = subprocess.run([sys.executable, __file__, "--child", model, str(width), str(args.steps),
-                                  str(args.repeats)],
+                                  str(args.repeats), args.input],
                                  capture_output=True, text=True, env=env, check=False)
             if out.returncode != 0:
                 raise RuntimeError(f"{model} width {width} failed:\n{out.stderr[-3000:]}")
@@ -249,7 +308,8 @@ def main() -> None:
             "tensorflow": tf.__version__,
         },
         "batch": BATCH,
-        "input": [FRAMES, BINS, 1],
+        "input": args.input,
+        "input_shape": [FRAMES, BINS, 1] if args.input == "features" else [200, 80, 1],
         "steps": args.steps,
         "repeats": args.repeats,
         "threads": args.threads,

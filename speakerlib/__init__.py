@@ -21,7 +21,8 @@ foundation         :mod:`~speakerlib.errors` (every exception),
 audio              :mod:`speakerlib.audio`: decoding any file, NIST SPHERE
 data               :mod:`speakerlib.data`: corpora, manifests, splits, downloads,
                    the synthetic corpus, WAV conversion
-vad, framing       :mod:`speakerlib.vad`, :mod:`speakerlib.framing`
+vad, framing       :mod:`speakerlib.vad`, :mod:`speakerlib.framing`,
+                   :mod:`speakerlib.augmentation` (noise, reverberation, speed)
 features           :mod:`speakerlib.features`
 store, prepare     :mod:`speakerlib.store` (the feature store), :mod:`speakerlib.prepare` (filling it)
 evaluation         :mod:`speakerlib.evaluation`: metrics and protocols on embeddings,

@@ -30,18 +30,20 @@ from speakerlib.data.corpora import read_corpus
 from speakerlib.data.download import download_librispeech, format_librispeech_catalogue
 from speakerlib.data.manifest import read_manifest, summarize, write_manifest
 from speakerlib.data.splits import corpus_split, enrolment_split, split_summary
-from speakerlib.errors import SpeakerlibError
+from speakerlib.errors import ConfigError, SpeakerlibError
 from speakerlib.evaluation.reference import reference_metrics
 from speakerlib.evaluation.results import headline_table
 from speakerlib.evaluation.run import evaluate
 from speakerlib.features import FeatureConfig
 from speakerlib.prepare import prepare
-from speakerlib.store import INDEX_NAME, PrepareConfig
+from speakerlib.store import CONTENTS, INDEX_NAME, PrepareConfig
 
 __all__ = ["main", "build_parser", "EXIT_ERROR"]
 
 #: The exit code of a command that ended with a speakerlib error (argparse uses it for usage errors too).
 EXIT_ERROR = 2
+
+_UNSET = object()  # an option left out (when its default depends on another option)
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
@@ -113,8 +115,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-def _jobs(text: str) -> int:
-    """``--jobs``: an integer >= 1."""
+def _positive_int(text: str) -> int:
+    """An option that takes an integer >= 1 (``--jobs``, ``--mels``)."""
     try:
         value = int(text)
     except ValueError:
@@ -140,10 +142,16 @@ def _length_s(text: str) -> float | None:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
+    audio = args.content == "audio"
+    if audio and args.length_s not in (_UNSET, None):
+        raise ConfigError(f"--content audio keeps every utterance whole, so --length-s {args.length_s:g} "
+                          "cannot apply: leave --length-s out (crops are drawn at training time)")
+    overrides = {} if args.mels is None else {"n_mels": args.mels}
     config = PrepareConfig(
         vad=None if args.no_vad else PrepareConfig().vad,
-        length_s=args.length_s,
-        features=FeatureConfig.for_kind(args.features),
+        length_s=None if audio else (3.0 if args.length_s is _UNSET else args.length_s),
+        features=FeatureConfig.for_kind(args.features, **overrides),
+        content=args.content,
     )
     summary = prepare(args.manifest, args.out, config=config, jobs=args.jobs, progress=not args.quiet)
     total = summary.written + summary.skipped + summary.rejected
@@ -174,13 +182,19 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from speakerlib.train import finetune_triplet, train  # TensorFlow (see the module docstring)
+    # TensorFlow (see the module docstring)
+    from speakerlib.train import RECIPES, finetune_large_margin, finetune_triplet, train
 
     result = train(args.features, args.out, model=args.model, recipe=args.recipe, profile=args.profile,
-                   seed=args.seed, epochs=args.epochs, progress=not args.quiet)
+                   seed=args.seed, epochs=args.epochs, progress=not args.quiet, noise_dir=args.noise_dir,
+                   rir_dir=args.rir_dir)
     print(result.summary())
     print(f"run folder: {result.run_dir} (history: {result.run_dir / 'history.csv'}; "
           f"embedding model: {result.embedding_path})")
+    if RECIPES[args.recipe].large_margin is not None:
+        tuned = finetune_large_margin(result.run_dir, progress=not args.quiet)
+        print(f"large-margin fine-tune: best dev EER {tuned.state['best_dev_eer']:.3f} at epoch "
+              f"{tuned.state['best_epoch']} (0 = before); embedding model: {tuned.embedding_path}")
     if args.triplet_epochs:
         tuned = finetune_triplet(result.run_dir, epochs=args.triplet_epochs, progress=not args.quiet)
         print(f"triplet fine-tune: best dev EER {tuned.state['best_dev_eer']:.3f} at epoch "
@@ -229,7 +243,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     record = reproduce(args.corpus, args.root, args.out, profile=args.profile,
                        models=tuple(args.models) if args.models else None, recipes=tuple(args.recipes),
                        seed=args.seed, fractions=tuple(args.fractions), jobs=args.jobs,
-                       bootstrap=args.bootstrap, progress=not args.quiet)
+                       bootstrap=args.bootstrap, progress=not args.quiet, noise_dir=args.noise_dir,
+                       rir_dir=args.rir_dir, also=args.also, as_norm_top_k=args.as_norm)
     return _print_results(record, args.out)
 
 
@@ -239,6 +254,24 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     record = transfer(args.source, args.corpus, args.root, args.out, seed=args.seed, jobs=args.jobs,
                       bootstrap=args.bootstrap, progress=not args.quiet)
     return _print_results(record, args.out)
+
+
+def _corpus_folder(text: str) -> tuple[str, Path]:
+    """``--also KIND:FOLDER``: a corpus kind of the registry and its folder."""
+    kind, sep, folder = text.partition(":")
+    if not sep or kind not in registry.CORPORA or not folder:
+        raise argparse.ArgumentTypeError(
+            f"expected KIND:FOLDER with KIND one of {', '.join(registry.CORPORA)}, got {text!r}")
+    return kind, Path(folder)
+
+
+def _augmentation_folders(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--noise-dir", type=Path, default=None,
+                   help="a MUSAN folder (music/, noise/, speech/) for recipes that add noise (default: "
+                        "generated coloured noise and babble of the training speakers)")
+    p.add_argument("--rir-dir", type=Path, default=None,
+                   help="an OpenSLR 28 folder (RIRS_NOISES) for recipes that add reverberation (default: "
+                        "simulated rooms)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True, type=Path, help="manifest CSV of the files to convert")
     p.add_argument("--out", required=True, type=Path, help="root of the WAV tree (mirrors the corpus tree)")
     p.add_argument("--lower-case", action="store_true", help="lower-case folder and file names (as the seed did for TIMIT)")
-    p.add_argument("--jobs", type=_jobs, default=2, help="files converted at once (default 2)")
+    p.add_argument("--jobs", type=_positive_int, default=2, help="files converted at once (default 2)")
 
     p = add("prepare", "VAD, fixed length and features for every utterance, into a feature store (resumable)",
             _cmd_prepare)
@@ -308,18 +341,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="feature store folder (new, or made earlier with the same settings)")
     p.add_argument("--features", choices=registry.FEATURE_KINDS, default="reference",
                    help="kind of features, with that kind's defaults (default: reference, 40 log filterbanks)")
-    p.add_argument("--jobs", type=_jobs, default=2, help="worker processes (default 2)")
+    p.add_argument("--jobs", type=_positive_int, default=2, help="worker processes (default 2)")
     p.add_argument("--no-vad", action="store_true", help="keep the whole file (default: the reference's webrtcvad)")
-    p.add_argument("--length-s", type=_length_s, default=3.0, metavar="S",
+    p.add_argument("--length-s", type=_length_s, default=_UNSET, metavar="S",
                    help="pad or centre-crop to S seconds after VAD (default 3); 'none' keeps each utterance's length")
+    p.add_argument("--content", choices=CONTENTS, default="features",
+                   help="what the store keeps: the features (default), or the audio after VAD, whole, for "
+                        "training that crops, augments and computes the features on the fly")
+    p.add_argument("--mels", type=_positive_int, default=None, metavar="N",
+                   help="mel bands of logmel or mfcc features (default: the kind's)")
 
     p = add("train", "train a speaker-embedding model on a feature store (resumes an unfinished run)",
             _cmd_train)
     p.add_argument("--model", required=True, choices=registry.MODELS)
     p.add_argument("--recipe", choices=registry.RECIPES, default="reference",
-                   help="reference: the seed's softmax/SGD training; improved: AAM, random crops, SpecAugment")
+                   help="reference: the seed's softmax/SGD training; improved: AAM, random crops, SpecAugment; "
+                        "modern: whole utterances of a store of audio, noise, reverberation, speed perturbation, "
+                        "a large-margin fine-tune (default: reference)")
     p.add_argument("--profile", choices=registry.PROFILES, default="cpu",
-                   help="smoke: seconds (tests); cpu: minutes (the book); gpu: paper scale")
+                   help="smoke: seconds (tests); cpu: minutes (the book); laptop: about an hour on two cores; "
+                        "gpu: paper scale (default: cpu)")
     p.add_argument("--features", required=True, type=Path, help="feature store made by speakerlib prepare")
     p.add_argument("--out", required=True, type=Path, help="run folder (config, history, checkpoints, model)")
     p.add_argument("--seed", type=int, default=0)
@@ -327,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--triplet-epochs", type=int, default=0, metavar="N",
                    help="then fine-tune the embedding with DeepSpeaker's triplet loss for N epochs "
                         "(into RUN_DIR/triplet)")
+    _augmentation_folders(p)
 
     p = add("embed", "embed every utterance of a manifest with a trained model, into one .npz", _cmd_embed)
     p.add_argument("--model", required=True, type=Path, help="a finished run folder (or its embedding.keras)")
@@ -337,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "default <out>.features)")
     p.add_argument("--crops", type=int, default=None, help="crops averaged per utterance (default 1 for 3-s stores)")
     p.add_argument("--crop-frames", type=int, default=None, help="frames per crop (default: the run's)")
-    p.add_argument("--jobs", type=_jobs, default=2, help="worker processes for the features")
+    p.add_argument("--jobs", type=_positive_int, default=2, help="worker processes for the features")
 
     p = add("evaluate", "SI or SV metrics of embeddings, the seed's way or the right way: metrics.json + figures",
             _cmd_evaluate)
@@ -368,8 +410,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fractions", nargs=3, type=float, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "DEV", "TEST"),
                    help="speaker fractions of the split when the corpus has no train/test partition of its own")
-    p.add_argument("--jobs", type=_jobs, default=2, help="worker processes for preprocessing")
+    p.add_argument("--jobs", type=_positive_int, default=2, help="worker processes for preprocessing")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--also", nargs="+", type=_corpus_folder, default=(), metavar="KIND:FOLDER",
+                   help="more corpora whose every speaker trains (ids prefixed with KIND), e.g. "
+                        "librispeech:/data/LibriSpeech timit:/data/TIMIT")
+    p.add_argument("--as-norm", type=_positive_int, default=None, metavar="K",
+                   help="also score the SV trials with AS-norm against the training speakers (top K), "
+                        "reported as sv-as-norm")
+    _augmentation_folders(p)
 
     p = add("transfer", "evaluate the trained runs of a reproduce folder on another corpus (every speaker "
             "unseen); writes results.json", _cmd_transfer)
@@ -378,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True, type=Path, help="the new corpus's folder")
     p.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=_jobs, default=2, help="worker processes for preprocessing")
+    p.add_argument("--jobs", type=_positive_int, default=2, help="worker processes for preprocessing")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
 
     p = add("baseline", "mean-MFCC + cosine baseline: SI accuracy and pairwise EER, as JSON", _cmd_baseline)

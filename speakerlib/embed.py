@@ -31,7 +31,11 @@ from speakerlib.store import FeatureStore, load_store
 from speakerlib.train.config import RunConfig
 from speakerlib.train.run_folder import load_embedding_model
 
-__all__ = ["crop_indices", "embed_features", "embed_store", "embed_manifest", "load_embedding_model"]
+__all__ = ["WHOLE_MIN_FRAMES", "crop_indices", "embed_features", "embed_store", "embed_manifest",
+           "load_embedding_model"]
+
+#: The fewest frames a whole utterance is embedded from (shorter ones repeat): the ResNets' strides need 17.
+WHOLE_MIN_FRAMES = 32
 
 
 def crop_indices(num_frames: int, *, crop_frames: int, num_crops: int) -> np.ndarray:
@@ -70,10 +74,11 @@ def embed_features(
     features,
     *,
     normalize: str,
-    crop_frames: int,
+    crop_frames: int | None,
     num_crops: int = 1,
     batch_size: int = 64,
     progress: bool = False,
+    min_frames: int = WHOLE_MIN_FRAMES,
 ) -> np.ndarray:
     """Embed utterances given as un-normalised features.
 
@@ -85,12 +90,17 @@ def embed_features(
         One array per utterance (or one ``(N, frames, bins)`` array).
     normalize : {"per_frame", "per_utterance", "none"}
         Normalisation applied to each crop (the run's recipe's).
-    crop_frames : int >= 1 [frames]
+    crop_frames : int >= 1 [frames] or None
+        None: every utterance whole, in one piece (``num_crops`` is then
+        ignored; one shorter than ``min_frames`` is repeated to that length).
     num_crops : int >= 1
     batch_size : int
-        Crops per forward pass.
+        Crops per forward pass (utterances of one length when whole).
     progress : bool
         A progress bar over batches.
+    min_frames : int
+        The shortest whole utterance the model is given (every model here
+        pools over time, but its strides need a few frames).
 
     Returns
     -------
@@ -105,30 +115,40 @@ def embed_features(
         A crop's embedding is zero (it has no direction to compare).
     """
     bins = model.input_shape[2]
-    arrays = list(features)
+    arrays = [_checked(x, i, bins) for i, x in enumerate(features)]
     if not arrays:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    crops = np.empty((len(arrays) * num_crops, crop_frames, bins), dtype=np.float32)
-    for i, x in enumerate(arrays):
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != bins:
-            raise FeatureError(
-                f"utterance {i}: expected features of shape (frames, {bins}) for this model, found "
-                f"{x.shape}. Prepare the features with the run's store settings (config.json)."
-            )
-        if not np.isfinite(x).all():
-            raise FeatureError(f"utterance {i}: NaN or infinite features; re-run prepare for it.")
-        for k, rows in enumerate(crop_indices(len(x), crop_frames=crop_frames, num_crops=num_crops)):
-            crops[i * num_crops + k] = normalize_features(x[rows], mode=normalize) if normalize != "none" \
-                else x[rows]
-    outputs = []
-    starts = range(0, len(crops), batch_size)
-    for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
-        batch = crops[start:start + batch_size, :, :, None]
-        outputs.append(np.asarray(model(batch, training=False), dtype=np.float64))
-    flat = np.concatenate(outputs)
+    if crop_frames is None:  # whole utterances: one forward pass per length
+        pieces = [x[crop_indices(len(x), crop_frames=max(len(x), min_frames), num_crops=1)[0]]
+                  for x in arrays]
+        num_crops = 1
+    else:
+        pieces = [x[rows] for x in arrays
+                  for rows in crop_indices(len(x), crop_frames=crop_frames, num_crops=num_crops)]
+    if normalize != "none":
+        pieces = [normalize_features(p, mode=normalize) for p in pieces]
+    by_length: dict[int, list[int]] = {}
+    for k, piece in enumerate(pieces):
+        by_length.setdefault(len(piece), []).append(k)
+    groups = [(rows[i:i + batch_size]) for rows in by_length.values() for i in range(0, len(rows), batch_size)]
+    flat = np.empty((len(pieces), model.output_shape[-1]), dtype=np.float64)
+    for rows in tqdm(groups, desc="embedding", unit="batch", disable=not progress):
+        batch = np.stack([pieces[k] for k in rows])[..., None]
+        flat[rows] = np.asarray(model(batch, training=False), dtype=np.float64)
     emb = l2_normalize(flat, what="the crop embeddings").reshape(len(arrays), num_crops, -1)
     return l2_normalize(emb.mean(axis=1), what="the utterance embeddings").astype(np.float32)
+
+
+def _checked(x, i: int, bins: int) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != bins:
+        raise FeatureError(
+            f"utterance {i}: expected features of shape (frames, {bins}) for this model, found "
+            f"{x.shape}. Prepare the features with the run's store settings (config.json)."
+        )
+    if not np.isfinite(x).all():
+        raise FeatureError(f"utterance {i}: NaN or infinite features; re-run prepare for it.")
+    return x
 
 
 def _run_dir(run_or_file: str | Path) -> Path:
@@ -136,8 +156,11 @@ def _run_dir(run_or_file: str | Path) -> Path:
     return path.parent if path.is_file() else path
 
 
-def _crops(config: RunConfig, store, num_crops: int | None, crop_frames: int | None) -> tuple[int, int]:
-    """Frames per crop and crops per utterance: the run's evaluation crop, one for a fixed-length store."""
+def _crops(config: RunConfig, store, num_crops: int | None, crop_frames: int | None) -> tuple[int | None, int]:
+    """Frames per crop and crops per utterance: the run's evaluation crop, one for a fixed-length store;
+    whole utterances (None) from a store of audio."""
+    if crop_frames is None and num_crops is None and store.config.content == "audio":
+        return None, 1
     return int(crop_frames or config.eval_frames), int(num_crops or (1 if store.config.output_shape else 3))
 
 
@@ -155,7 +178,8 @@ def embed_store(run_dir: str | Path, store, ids: list[str] | None = None, *,
     ids : list of str, optional
         Utterances to embed (default: all, in index order).
     num_crops, crop_frames : int, optional
-        Default: one crop of the run's ``eval_frames``
+        Default: each utterance whole, for a store of audio
+        (``PrepareConfig(content="audio")``); else one crop of the run's ``eval_frames``
         (``eval_frames`` of :class:`speakerlib.train.config.RunConfig`: the whole
         stored 3 s of a fixed-length store) for a fixed-length store, three
         crops of it for a variable-length one.

@@ -21,6 +21,7 @@ folder (:class:`Layout`) is the same whether the book's chapters or
     ROOT/
       manifest.csv                          the corpus with its speaker-disjoint split
       store/                                the feature store (speakerlib.prepare)
+      audio-store/                          the utterances' audio, for recipes that train on it
       runs/<model>-<recipe>/                one training run each (speakerlib.train)
       embeddings/<model>-<recipe>.npz       every utterance of the store, embedded
       eval/<model>-<recipe>/<protocol>/     metrics.json and figures (speakerlib.evaluation)
@@ -97,8 +98,13 @@ class Layout:
 
     @property
     def store(self) -> Path:
-        """The feature store."""
+        """The feature store (the reference's 3-s features)."""
         return self.root / "store"
+
+    @property
+    def audio_store(self) -> Path:
+        """The store of whole utterances' audio, for recipes that train on it."""
+        return self.root / "audio-store"
 
     def run(self, model: str, recipe: str) -> Path:
         """The run folder of one model and recipe."""

@@ -150,14 +150,15 @@ _METADATA_KEYS = (
 )
 
 
-def _index_row(meta: dict, shape: tuple[int, int], num_segments: int) -> dict:
+def _index_row(meta: dict, shape: tuple[int, ...], num_segments: int, config: PrepareConfig) -> dict:
+    """One index row; ``shape`` is the stored array's: features ``(frames, bins)`` or audio ``(samples,)``."""
     row = {key: meta[key] for key in _METADATA_KEYS}
-    row["num_frames"], row["num_bins"] = shape
+    row["num_frames"], row["num_bins"] = config.features.output_shape(shape[0]) if len(shape) == 1 else shape
     row["num_segments"] = int(num_segments)
     return row
 
 
-def _existing(target: Path, utt_id: str, expected_shape: tuple[int, int] | None) -> dict | None:
+def _existing(target: Path, utt_id: str, config: PrepareConfig) -> dict | None:
     """The index row of a complete utterance file at ``target``, or None to (re)compute it."""
     if not target.is_file():
         return None
@@ -171,13 +172,15 @@ def _existing(target: Path, utt_id: str, expected_shape: tuple[int, int] | None)
             f"{meta.get('utt_id')!r} (two ids map to one file name). Rename one of them in "
             "the manifest."
         )
-    if expected_shape is not None and shape != expected_shape:
+    expected = config.output_shape
+    if expected is not None and shape != expected or (len(shape) == 1) != (config.content == "audio"):
         return None
-    return _index_row(meta, shape, segments.shape[0])
+    return _index_row(meta, shape, segments.shape[0], config)
 
 
 def _compute(utt_id: str, path: str, config: PrepareConfig) -> tuple[np.ndarray, dict, np.ndarray]:
-    """Features, metadata and VAD segments of one file; raises SpeakerlibError subclasses."""
+    """What the store keeps of one file (its features, or its audio after VAD), its metadata and VAD
+    segments; raises SpeakerlibError subclasses."""
     rate = config.sample_rate_hz
     with warnings.catch_warnings():
         # recorded per utterance and summarised once by prepare(): no warning per file
@@ -194,7 +197,11 @@ def _compute(utt_id: str, path: str, config: PrepareConfig) -> tuple[np.ndarray,
     else:
         fixed = fix_length(speech, num_samples=target, mode=config.length_mode)
         padded, cropped = speech.size < target, speech.size > target
-    features = compute_features(fixed, config.stored_features)
+    if config.content == "audio":
+        kept = np.ascontiguousarray(fixed, dtype=np.float32)
+        config.features.output_shape(kept.size)  # raises AudioTooShortError for less than one frame
+    else:
+        kept = compute_features(fixed, config.stored_features)
     meta = {
         "audio_s": float(y.size / rate),
         "speech_s": float(speech.size / rate),
@@ -209,14 +216,14 @@ def _compute(utt_id: str, path: str, config: PrepareConfig) -> tuple[np.ndarray,
         "conversions": "; ".join(report.changes),
         "decoder": str(report.decoder),
     }
-    return features, meta, np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    return kept, meta, np.asarray(segments, dtype=np.float64).reshape(-1, 2)
 
 
-def _write_utterance(target: Path, utt_id: str, path: str, features: np.ndarray, meta: dict,
+def _write_utterance(target: Path, utt_id: str, path: str, kept: np.ndarray, meta: dict,
                      segments: np.ndarray) -> None:
     record = {"utt_id": utt_id, "source_path": path, **meta}
     arrays = {
-        "features": np.ascontiguousarray(features, dtype=np.float32),
+        "audio" if kept.ndim == 1 else "features": np.ascontiguousarray(kept, dtype=np.float32),
         "vad_segments_s": segments,
         "metadata": np.asarray(json.dumps(record)),
     }
@@ -237,18 +244,18 @@ def _work_chunk(tasks: list[tuple[int, str, str, str]], config_dict: dict,
     results = []
     for position, utt_id, path, relative in tasks:
         target = root / relative
-        row = _existing(target, utt_id, config.output_shape)
+        row = _existing(target, utt_id, config)
         if row is not None:
             results.append((position, "skipped", row))
             continue
         try:
-            features, meta, segments = _compute(utt_id, path, config)
+            kept, meta, segments = _compute(utt_id, path, config)
         except SpeakerlibError as exc:
             results.append((position, "rejected", {"error": type(exc).__name__, "reason": str(exc)}))
             continue
-        _write_utterance(target, utt_id, path, features, meta, segments)
-        shape = (int(features.shape[0]), int(features.shape[1]))
-        results.append((position, "written", _index_row(meta, shape, segments.shape[0])))
+        _write_utterance(target, utt_id, path, kept, meta, segments)
+        shape = tuple(int(n) for n in kept.shape)
+        results.append((position, "written", _index_row(meta, shape, segments.shape[0], config)))
     return results
 
 
@@ -466,7 +473,8 @@ def _finish(store: Path, frame: pd.DataFrame, relatives: list[str],
     rows = pd.DataFrame([results[i][1] for i in kept],
                         columns=[*_METADATA_KEYS, "num_frames", "num_bins", "num_segments"])
     index["row"] = np.arange(len(kept)) if config.num_samples is not None else -1
-    for column in ("num_frames", "num_bins", "audio_s", "speech_s"):
+    for column in ("num_frames", "num_bins", *(("num_samples",) if config.content == "audio" else ()),
+                   "audio_s", "speech_s"):
         index[column] = rows[column].to_numpy()
     index["speech_fraction"] = (rows["speech_s"] / rows["audio_s"]).to_numpy()
     for column in ("num_segments", "padded", "cropped", "resampled", "downmixed",

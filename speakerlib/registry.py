@@ -30,13 +30,15 @@ __all__ = [
 ]
 
 #: Speaker-embedding architectures, in the order the course presents them.
-MODELS: tuple[str, ...] = ("deepspeaker", "resnet34", "resnet50", "seresnet")
+MODELS: tuple[str, ...] = ("deepspeaker", "resnet34", "resnet50", "seresnet", "ecapa")
 
-#: How a model is trained: the seed's recipe and the improved one.
-RECIPES: tuple[str, ...] = ("reference", "improved")
+#: How a model is trained: the seed's recipe, the improved one on the same 3-s features, the modern
+#: one on whole utterances with waveform augmentation, and the modern one without augmentation.
+RECIPES: tuple[str, ...] = ("reference", "improved", "modern", "modern_noaug")
 
-#: How much it is trained: seconds (tests), minutes on two CPU cores (the book), paper scale.
-PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
+#: How much it is trained: seconds (tests), minutes on two CPU cores (the book), about an hour on
+#: two laptop cores, paper scale on a GPU.
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "laptop", "gpu")
 
 #: Kinds of features a store can hold (the reference's 40 log filterbanks first).
 FEATURE_KINDS: tuple[str, ...] = ("reference", "logmel", "spectrogram", "mfcc")

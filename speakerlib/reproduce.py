@@ -7,10 +7,12 @@ book's chapters use::
     OUT/
       manifest.csv        the corpus's utterances with a speaker-disjoint split column
       store/              the reference features (speakerlib.prepare)
+      audio-store/        whole utterances' audio, for the recipes that train on it
       runs/<model>-<recipe>/        one training run each (speakerlib.train)
       embeddings/<model>-<recipe>.npz   every utterance of the store, embedded
       eval/<model>-<recipe>/<protocol>/ metrics.json and figures (speakerlib.evaluation.run)
-      results.json        one entry per model and recipe (below), plus the corpus and machine
+      embeddings/mfcc-lda.npz, embeddings/fusion-best.npz   the classical system, and its fusion
+      results.json        one entry per model and recipe (below), the systems, the corpus and machine
       results.csv         the headline numbers, one row per model and recipe
                           (speakerlib.evaluation.results.headline_table)
 
@@ -34,34 +36,45 @@ import json
 import os
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from speakerlib._tensorflow import tf
 from speakerlib import registry
 from speakerlib._io import write_csv, write_json
+from speakerlib.baseline import mfcc_lda, mfcc_stats_embeddings
 from speakerlib.data.corpora import read_corpus
-from speakerlib.data.manifest import read_manifest, write_manifest
+from speakerlib.data.manifest import combine_manifests, read_manifest, write_manifest
 from speakerlib.data.splits import corpus_split, speaker_split
 from speakerlib.data.synth import SynthConfig, generate_corpus
 from speakerlib.embed import embed_manifest, embed_store
 from speakerlib.errors import TrainingError
+from speakerlib.evaluation.backend import fuse, fusion_weights, scores_of
 from speakerlib.evaluation.embeddings import load_embeddings, save_embeddings
 from speakerlib.evaluation.results import headline_table
 from speakerlib.evaluation.run import evaluate
+from speakerlib.evaluation.trials import make_trials
 from speakerlib.models import build_embedding_model, count_parameters
 from speakerlib.paths import Layout
 from speakerlib.prepare import prepare
 from speakerlib.store import load_store
-from speakerlib.train import RunConfig, train
+from speakerlib.train import RECIPES, RunConfig, finetune_large_margin, load_run, train
 
 __all__ = ["reproduce", "transfer"]
 
 
 def _manifest(corpus: str, root: Path, layout: Layout, seed: int, progress: bool,
-              fractions: tuple[float, float, float]) -> pd.DataFrame:
-    """The experiment's split manifest: read back when it exists, else made (and written) once."""
+              fractions: tuple[float, float, float],
+              also: Sequence[tuple[str, Path]] = ()) -> pd.DataFrame:
+    """The experiment's split manifest: read back when it exists, else made (and written) once.
+
+    The corpus is split by speaker (:func:`speakerlib.data.splits.corpus_split`);
+    every speaker of the corpora in ``also`` trains, their ids prefixed with
+    the corpus kind so that they stay apart from the corpus's.
+    """
     if layout.manifest.is_file():
         return read_manifest(layout.manifest)
     if corpus == "synthetic":
@@ -69,6 +82,12 @@ def _manifest(corpus: str, root: Path, layout: Layout, seed: int, progress: bool
     else:
         manifest, _ = read_corpus(corpus, root, progress=progress)
     manifest = corpus_split(manifest, seed=seed, fractions=fractions)
+    if also:
+        extra = {}
+        for kind, folder in also:
+            name = kind if kind not in extra else f"{kind}{len(extra)}"
+            extra[name] = read_corpus(kind, folder, progress=progress)[0].assign(split="train")
+        manifest = combine_manifests({corpus: manifest, **extra}, prefixed=list(extra))
     write_manifest(manifest, layout.manifest)
     return read_manifest(layout.manifest)
 
@@ -86,8 +105,17 @@ def reproduce(
     jobs: int = 2,
     bootstrap: int = 1000,
     progress: bool = True,
+    noise_dir: str | Path | None = None,
+    rir_dir: str | Path | None = None,
+    also: Sequence[tuple[str, str | Path]] = (),
+    as_norm_top_k: int | None = None,
 ) -> dict:
     """Run the whole pipeline on one corpus and write ``results.json``.
+
+    Every recipe trains from the store its :meth:`~speakerlib.train.Recipe.store_config`
+    names, and every run is evaluated on the same utterances (those of the
+    reference feature store) and so on the same trials. A recipe with a
+    large-margin stage is evaluated after it (:func:`speakerlib.train.finetune_large_margin`).
 
     Parameters
     ----------
@@ -113,6 +141,17 @@ def reproduce(
         Worker processes for preprocessing.
     bootstrap : int
         Bootstrap resamples for the confidence intervals.
+    noise_dir, rir_dir : str or Path, optional
+        MUSAN and OpenSLR 28 folders for the recipes that augment the waveform
+        (:func:`speakerlib.train.train`).
+    also : sequence of (kind, folder)
+        More corpora whose every speaker trains (never evaluated on), e.g.
+        ``[("librispeech", "/data/LibriSpeech")]``; their speaker and utterance
+        ids are prefixed with the kind. Fixed when the manifest is made.
+    as_norm_top_k : int, optional
+        Also score the pairwise trials with adaptive S-norm against the
+        training speakers' embeddings (top k), as the protocol ``sv-as-norm``
+        of every run (beside plain cosine ``sv``).
 
     Returns
     -------
@@ -122,7 +161,8 @@ def reproduce(
         ``runs``: one entry per model and recipe with ``model``, ``recipe``,
         ``parameters``, ``width``, ``epochs``, ``best_epoch``, ``train_minutes``,
         ``train_samples_per_s``, ``dev_eer``, ``val_accuracy`` (closed-set,
-        held-out utterances of the training speakers) and ``protocols``
+        held-out utterances of the training speakers; null for a recipe that
+        holds none out) and ``protocols``
         (each protocol's ``metrics.json``).
 
     Raises
@@ -144,7 +184,9 @@ def reproduce(
     layout.root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    manifest = _manifest(corpus, root, layout, seed, progress, tuple(fractions))
+    also = tuple((registry.check_name("corpus", kind, registry.CORPORA), Path(folder).expanduser().absolute())
+                 for kind, folder in also)
+    manifest = _manifest(corpus, root, layout, seed, progress, tuple(fractions), also)
     summary = prepare(manifest, layout.store, jobs=jobs, progress=progress)
     store = load_store(summary.store)
     index = store.index.copy()
@@ -153,18 +195,34 @@ def reproduce(
         print(f"{len(store.rejects)} utterances rejected by preprocessing: {store.path / 'rejects.csv'}")
     n_enrolled = _n_enrolled(int(index.loc[index["split"] == "test", "speaker"].nunique()))
 
+    stores = {"features": store}
+
+    def store_for(recipe: str):
+        config = RECIPES[recipe].store_config()
+        if config.content not in stores:
+            prepared = prepare(manifest, layout.audio_store, config=config, jobs=jobs, progress=progress)
+            stores[config.content] = load_store(prepared.store)
+        return stores[config.content]
+
     runs = []
     for model in models:
         for recipe in recipes:
-            result = train(store, layout.run(model, recipe), model=model, recipe=recipe, profile=profile,
-                           seed=seed, progress=progress)
+            result = train(store_for(recipe), layout.run(model, recipe), model=model, recipe=recipe,
+                           profile=profile, seed=seed, progress=progress, noise_dir=noise_dir, rir_dir=rir_dir)
+            if RECIPES[recipe].large_margin is not None:
+                result = finetune_large_margin(result.run_dir, progress=progress)
             emb_path = layout.embeddings(model, recipe)
             if not emb_path.is_file():
-                save_embeddings(emb_path, *embed_store(result.run_dir, store, progress=False))
+                save_embeddings(emb_path, *embed_store(result.run_dir, store_for(recipe), ids=store.ids,
+                                                       progress=False))
             ids, X = load_embeddings(emb_path)
             protocols = _evaluate_all((ids, X), index, layout.evaluation(model, recipe), seed=seed,
-                                      n_enrolled=n_enrolled, bootstrap=bootstrap)
+                                      n_enrolled=n_enrolled, bootstrap=bootstrap, as_norm_top_k=as_norm_top_k)
             best = result.best()
+            if result.config.stage == "large_margin":  # the whole run: its main stage and the fine-tune
+                main_stage = load_run(result.config.base_run).best()
+                best = {**best, "epochs": main_stage["epochs"] + len(result.history) - 1,
+                        "minutes": main_stage["minutes"] + best["minutes"], "samples/s": main_stage["samples/s"]}
             config = result.config
             width = config.width
             params = count_parameters(build_embedding_model(
@@ -179,13 +237,18 @@ def reproduce(
                 "train_minutes": best["minutes"],
                 "train_samples_per_s": best["samples/s"],
                 "dev_eer": best["dev EER"],
-                "val_accuracy": best["val accuracy"],
+                # null where the recipe holds no utterances out (its val accuracy is NaN, which JSON lacks)
+                "val_accuracy": None if np.isnan(best["val accuracy"]) else best["val accuracy"],
                 "protocols": protocols,
             })
             if progress:
                 sv = protocols["sv"]
                 print(f"{corpus} {Layout.run_name(model, recipe)}: SI top-1 {protocols['si']['top1_accuracy']:.3f}, "
                       f"SV EER {sv['eer']:.3f}, minDCF0.01 {sv['min_dcf_0.01']:.3f}")
+
+    systems = _systems(layout, manifest[manifest["utt_id"].astype(str).isin(set(store.ids))], runs,
+                       seed=seed, n_enrolled=n_enrolled, bootstrap=bootstrap, as_norm_top_k=as_norm_top_k,
+                       progress=progress)
 
     record = {
         "corpus": corpus,
@@ -200,12 +263,70 @@ def reproduce(
             "tensorflow": tf.__version__,
         },
         "split": {part: {k: int(v) for k, v in row.items()} for part, row in split_table.iterrows()},
+        "also": [{"corpus": kind, "root": str(folder)} for kind, folder in also],
+        "as_norm_top_k": as_norm_top_k,
         "rejected": int(len(store.rejects)) if store.rejects is not None else 0,
         "sv_reference_enrolled_speakers": n_enrolled,
         "minutes": (time.perf_counter() - started) / 60,
         "runs": runs,
+        "systems": systems,
     }
     return _finish(layout, record)
+
+
+def _systems(layout: Layout, manifest: pd.DataFrame, runs: list[dict], *, seed: int, progress: bool,
+             **options) -> list[dict]:
+    """The systems beside the runs: the classical MFCC + LDA one, and its fusion with the best run.
+
+    The best run is the one with the lowest dev EER of the ``sv`` protocol
+    (chosen on dev speakers); the fusion weights come from the dev speakers'
+    trials (:func:`speakerlib.evaluation.backend.fusion_weights`). Nothing
+    here sees the test speakers' labels.
+    """
+    split = set(manifest["split"].astype(str))
+    if not {"train", "dev"} <= split or manifest.loc[manifest["split"] == "dev", "speaker"].nunique() < 2:
+        return []
+    stats_path = layout.embeddings("mfcc", "stats")
+    if not stats_path.is_file():  # the statistics need no labels: computed once, reused when resumed
+        save_embeddings(stats_path, *mfcc_stats_embeddings(manifest, include_c0=True, progress=progress))
+    stats = load_embeddings(stats_path)
+    classical = mfcc_lda(manifest, seed=seed, embeddings=stats)
+    ids = classical["ids"]
+    classical_path = layout.embeddings("mfcc", "lda")
+    save_embeddings(classical_path, ids, classical["embeddings"])
+    systems = [{
+        "name": "mfcc-lda", "description": "20 MFCCs (with c0): mean and deviation per utterance, "
+        f"z-normalised over the corpus, LDA to {classical['dims']} directions fitted on the training speakers "
+        "(the number chosen on dev EER); cosine",
+        "dims": classical["dims"], "dev_eer_by_dims": {str(k): v for k, v in classical["dev_eer_by_dims"].items()},
+        "protocols": _evaluate_all((ids, classical["embeddings"]), manifest, layout.evaluation("mfcc", "lda"),
+                                   seed=seed, **options),
+    }]
+    if runs:
+        best = min(runs, key=lambda run: run["protocols"]["sv"]["dev_eer"])
+        name = Layout.run_name(best["model"], best["recipe"])
+        parts = {name: load_embeddings(layout.embeddings(best["model"], best["recipe"])),
+                 "mfcc-lda": (ids, classical["embeddings"])}
+        dev = manifest[manifest["split"] == "dev"].sort_values("utt_id", kind="stable").reset_index(drop=True)
+        trials = make_trials(dev, seed=seed)
+        weights = fusion_weights(scores_of(trials, parts), trials["label"].to_numpy())
+        fused = fuse(list(parts.values()), weights, ids)
+        save_embeddings(layout.embeddings("fusion", "best"), ids, fused)
+        systems.append({
+            "name": f"{name} + mfcc-lda", "parts": list(parts),
+            "weights": [float(w) for w in weights],
+            "description": f"linear fusion of {name} (the run with the lowest dev EER) and mfcc-lda, "
+            "weights from a logistic regression on the dev speakers' trials; one fused embedding per "
+            "utterance whose cosine is the weighted sum of the two cosines",
+            "protocols": _evaluate_all((ids, fused), manifest, layout.evaluation("fusion", "best"),
+                                       seed=seed, **options),
+        })
+    if progress:
+        for system in systems:
+            sv = system["protocols"]["sv"]
+            print(f"{system['name']}: SI top-1 {system['protocols']['si']['top1_accuracy']:.3f}, "
+                  f"SV EER {sv['eer']:.3f}, minDCF0.01 {sv['min_dcf_0.01']:.3f}")
+    return systems
 
 
 def _n_enrolled(n_test_speakers: int) -> int:
@@ -213,14 +334,18 @@ def _n_enrolled(n_test_speakers: int) -> int:
     return 20 if n_test_speakers >= 40 else max(1, n_test_speakers // 2)
 
 
-def _evaluate_all(embeddings, manifest: pd.DataFrame, folder: Path, **options) -> dict:
-    """Every protocol of :data:`speakerlib.registry.PROTOCOLS` into ``folder/<protocol>/``; a finished
-    one is read back."""
+def _evaluate_all(embeddings, manifest: pd.DataFrame, folder: Path, *, as_norm_top_k: int | None = None,
+                  **options) -> dict:
+    """Every protocol of :data:`speakerlib.registry.PROTOCOLS` into ``folder/<protocol>/`` (and ``sv`` with
+    AS-norm as ``sv-as-norm`` when ``as_norm_top_k`` is given); a finished one is read back."""
+    jobs = [(p, p, {}) for p in registry.PROTOCOLS]
+    if as_norm_top_k:
+        jobs.append(("sv-as-norm", "sv", {"as_norm_top_k": as_norm_top_k}))
     protocols = {}
-    for protocol in registry.PROTOCOLS:
-        done = folder / protocol / "metrics.json"
-        protocols[protocol] = (json.loads(done.read_text()) if done.is_file()
-                               else evaluate(embeddings, manifest, protocol, folder / protocol, **options))
+    for name, protocol, extra in jobs:
+        done = folder / name / "metrics.json"
+        protocols[name] = (json.loads(done.read_text()) if done.is_file()
+                           else evaluate(embeddings, manifest, protocol, folder / name, **options, **extra))
     return protocols
 
 

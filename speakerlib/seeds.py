@@ -46,6 +46,9 @@ STREAMS: dict[str, int | None] = {
     "trials.nontargets": 2,   # no keys: which different-speaker pairs
     "si.bootstrap": 7,        # no keys: the SI protocol's bootstrap resamples
     "sv.bootstrap": None,     # no keys: the SV report's bootstrap resamples
+    # speakerlib.augmentation
+    "augment.rirs": 19,       # keys (i,): the i-th simulated room (size, absorption, positions)
+    "augment.chain": 23,      # keys (epoch, example): the generator augment() gets for one crop
 }
 
 

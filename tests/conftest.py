@@ -57,3 +57,18 @@ def synthetic_store(tmp_path_factory):
     store = root / "store"
     prepare(manifest, store, progress=False, jobs=2)
     return manifest, store
+
+
+@pytest.fixture(scope="session")
+def synthetic_audio_store(synthetic_store):
+    """The corpus of ``synthetic_store`` prepared as a store of audio (the modern recipe's input).
+
+    Returns ``(manifest with split column, store path)``.
+    """
+    from speakerlib.prepare import prepare
+    from speakerlib.train.recipes import AUDIO_STORE
+
+    manifest, features_store = synthetic_store
+    store = features_store.parent / "audio-store"
+    prepare(manifest, store, config=AUDIO_STORE, progress=False, jobs=2)
+    return manifest, store

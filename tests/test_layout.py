@@ -2,7 +2,8 @@
 modules stay short, and run configs are read as typed objects.
 
 The layers, in the order a module may import from (``speakerlib/__init__.py`` says the same):
-foundation (errors; registry, seeds, _io, _checks, paths), audio, data, vad and framing, features,
+foundation (errors; registry, seeds, _io, _checks, _tensorflow, paths), audio, data, vad, framing and
+augmentation, features,
 store, prepare, evaluation, models, train, embed, baseline, reproduce, cli.
 """
 
@@ -23,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "speakerlib._tensorflow", "speakerlib.paths"),
     ("speakerlib.audio",),
     ("speakerlib.data",),
-    ("speakerlib.vad", "speakerlib.framing"),
+    ("speakerlib.vad", "speakerlib.framing", "speakerlib.augmentation"),
     ("speakerlib.features",),
     ("speakerlib.store",),
     ("speakerlib.prepare",),

@@ -10,6 +10,7 @@ import soundfile as sf
 from speakerlib.audio import audio_info
 from speakerlib.data.manifest import (
     MANIFEST_COLUMNS,
+    combine_manifests,
     finish_manifest,
     make_manifest,
     normalize_gender,
@@ -121,3 +122,18 @@ def test_summarize_counts_speakers_hours_and_gender():
 def test_normalize_gender():
     assert [normalize_gender(v) for v in ["f", "F", "female", "m", " M", "x", None, np.nan]] == [
         "F", "F", "F", "M", "M", "", "", ""]
+
+
+def test_combined_manifests_keep_speakers_apart_and_name_a_clash():
+    so762 = pd.DataFrame({"utt_id": ["a1", "a2"], "speaker": ["19", "20"], "corpus": "kaldi"})
+    libri = pd.DataFrame({"utt_id": ["19-1-1", "26-1-1"], "speaker": ["19", "26"], "corpus": "librispeech"})
+    combined = combine_manifests({"kaldi": so762, "librispeech": libri}, prefixed=["librispeech"])
+    assert combined["speaker"].tolist() == ["19", "20", "librispeech:19", "librispeech:26"]
+    assert combined["source"].tolist() == ["kaldi", "kaldi", "librispeech", "librispeech"]
+    assert combined["speaker"].nunique() == 4
+    with pytest.raises(ManifestError, match=r"share 1 speaker values \(first: \['19'\]\).*prefixed=\['librispeech'\]"):
+        combine_manifests({"kaldi": so762, "librispeech": libri})
+    with pytest.raises(ManifestError, match="prefixed: expected names of the manifests given"):
+        combine_manifests({"kaldi": so762}, prefixed=["timit"])
+    with pytest.raises(ManifestError, match="expected the columns utt_id and speaker"):
+        combine_manifests({"kaldi": so762.drop(columns="speaker")})

@@ -23,7 +23,7 @@ from speakerlib.models import (  # noqa: E402
     build_embedding_model,
     count_parameters,
 )
-from speakerlib.models.layers import SqueezeExcitation, StatisticsPooling  # noqa: E402
+from speakerlib.models.layers import PointwiseConv2D, SqueezeExcitation, StatisticsPooling  # noqa: E402
 from speakerlib.models.resnet import build_resnet  # noqa: E402
 
 # Keras' own model.save converts variables with np.array(variable), which
@@ -35,13 +35,16 @@ pytestmark = pytest.mark.filterwarnings(
 REFERENCE_SHAPE = (299, 40, 1)
 SMALL = 0.25  # width of the models that are saved, loaded or rebuilt
 
-# Exact counts at width 1, embedding_dim 512, own pooling, on (299, 40, 1),
-# trainable + non-trainable (BN moving statistics); also in the docstrings.
+# Exact counts at width 1, each family's default embedding_dim (512; ECAPA
+# 192), own pooling, on (299, 40, 1), trainable + non-trainable (BN moving
+# statistics); also in the docstrings. ECAPA's count is checked against the
+# paper's in tests/test_models_ecapa.py.
 EXPECTED_PARAMETERS = {
     "deepspeaker": 23_916_864,
     "resnet34": 5_595_808,
     "resnet50": 6_965_152,
     "seresnet": 1_384_384,
+    "ecapa": 14_478_720,
 }
 # The documented ranges (SEED.md and the models' docstrings).
 EXPECTED_RANGES = {
@@ -49,7 +52,13 @@ EXPECTED_RANGES = {
     "resnet34": (2e6, 10e6),
     "resnet50": (2e6, 10e6),
     "seresnet": (1.3e6, 1.5e6),
+    "ecapa": (14e6, 15e6),  # the paper's 14.7 M on 80 bins; 40 bins: 204,800 fewer
 }
+# The embedding size each family builds when none is given.
+EMBEDDING_DIMS = {"deepspeaker": 512, "resnet34": 512, "resnet50": 512, "seresnet": 512,
+                  "ecapa": 192}
+# The tensor "stats" pooling pools: the frequency-flattened map, or ECAPA's MFA output.
+POOLED_LAYER = {"ecapa": "mfa_relu"}
 
 
 def _np(value) -> np.ndarray:
@@ -63,7 +72,7 @@ def _batch(frames: int, bins: int, size: int = 2, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def full_models() -> dict[str, keras.Model]:
-    """The four models at width 1 on the reference shape, built once."""
+    """The five models at width 1 on the reference shape, built once."""
     return {name: build_embedding_model(name, REFERENCE_SHAPE, seed=0) for name in MODEL_NAMES}
 
 
@@ -79,7 +88,7 @@ def full_outputs(full_models) -> dict[str, np.ndarray]:
 
 
 def test_model_names():
-    assert MODEL_NAMES == ("deepspeaker", "resnet34", "resnet50", "seresnet")
+    assert MODEL_NAMES == ("deepspeaker", "resnet34", "resnet50", "seresnet", "ecapa")
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -147,9 +156,10 @@ def test_reference_shape_output(full_models, full_outputs, name):
     model = full_models[name]
     assert model.name == f"{name}_embedding"
     assert model.input_shape == (None, 299, 40, 1)
-    assert model.output_shape == (None, 512)
+    dim = EMBEDDING_DIMS[name]
+    assert model.output_shape == (None, dim)
     out = full_outputs[name]
-    assert out.shape == (2, 512) and out.dtype == np.float32
+    assert out.shape == (2, dim) and out.dtype == np.float32
     assert np.all(np.isfinite(out))
     assert not np.allclose(out[0], out[1])  # the two inputs differ, so do the embeddings
 
@@ -177,7 +187,7 @@ def test_variable_length_input(name):
     assert variable.input_shape == (None, None, 40, 1)
     for frames, size in ((150, 1), (317, 2)):
         out = _np(variable(_batch(frames, 40, size=size), training=False))
-        assert out.shape == (size, 512)
+        assert out.shape == (size, EMBEDDING_DIMS[name])
         assert np.all(np.isfinite(out))
     # The same weights in a fixed-length model give the same embeddings.
     fixed = build_embedding_model(name, (299, 40, 1), width=SMALL, seed=3)
@@ -191,10 +201,9 @@ def test_variable_length_input(name):
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_stats_pooling(name):
     stats = build_embedding_model(name, (None, 40, 1), width=SMALL, pooling="stats", seed=2)
-    dense = {"deepspeaker": "embedding_affine", "seresnet": "embedding_dense"}.get(
-        name, "embedding"
-    )
-    flat = stats.get_layer("flatten_frequency").output
+    dense = {"deepspeaker": "embedding_affine", "seresnet": "embedding_dense",
+             "ecapa": "embedding_dense"}.get(name, "embedding")
+    flat = stats.get_layer(POOLED_LAYER.get(name, "flatten_frequency")).output
     pooled = stats.get_layer("temporal_pooling").output
     assert pooled.shape[-1] == 2 * flat.shape[-1]
     assert stats.get_layer(dense).kernel.shape[0] == pooled.shape[-1]
@@ -205,7 +214,7 @@ def test_stats_pooling(name):
     flat_x = flat_x.astype(np.float64)
     expected = np.concatenate([flat_x.mean(axis=1), np.sqrt(flat_x.var(axis=1) + 1e-5)], axis=-1)
     np.testing.assert_allclose(pooled_x, expected, rtol=1e-4, atol=1e-5)
-    assert out.shape == (2, 512) and np.all(np.isfinite(out))
+    assert out.shape == (2, EMBEDDING_DIMS[name]) and np.all(np.isfinite(out))
 
 
 # ----------------------------------------------------------------------------
@@ -213,9 +222,10 @@ def test_stats_pooling(name):
 # ----------------------------------------------------------------------------
 
 _AUTO_NAME = re.compile(
-    r"^(input_layer|conv2d|batch_normalization|re_lu|relu|elu|add|dense|reshape|dropout|"
+    r"^(input_layer|conv[12]d|batch_normalization|re_lu|relu|elu|add|dense|reshape|dropout|"
     r"max_pooling2d|global_average_pooling[12]d|unit_normalization|statistics_pooling|"
-    r"squeeze_excitation)(_\d+)?$"
+    r"squeeze_excitation|concatenate|multiply|channel_split|attentive_statistics_pooling)"
+    r"(_\d+)?$"
 )
 
 
@@ -243,7 +253,9 @@ def test_resnet34_projection_shortcuts(full_models):
             assert (proj is not None) == changes, (stage, block)
             if changes:
                 assert proj.kernel_size == (1, 1)
-                assert proj.strides == (2, 2)
+                # stride 2, as a PointwiseConv2D (every other frame and bin, then a 1x1)
+                assert isinstance(proj, PointwiseConv2D)
+                assert (proj.subsample, proj.strides) == (2, (1, 1))
                 assert proj.filters == channels[stage - 1]
                 # it reads the previous block's output, and its BN feeds the addition
                 previous = f"stage{stage - 1}_block{(3, 4, 6, 3)[stage - 2]}_out"
@@ -258,14 +270,22 @@ def test_resnet34_projection_shortcuts(full_models):
             assert tuple(a.shape) == tuple(b.shape)
 
 
+def _stride(conv) -> tuple[int, int]:
+    """A convolution's stride: a PointwiseConv2D's subsample, a Conv2D's strides."""
+    if isinstance(conv, PointwiseConv2D):
+        assert conv.strides == (1, 1)
+        return (conv.subsample, conv.subsample)
+    return tuple(conv.strides)
+
+
 def test_resnet50_projection_shortcuts(full_models):
     model = full_models["resnet50"]
     first = _proj(model, "stage1_block1")  # 32 -> 128 channels, stride 1
-    assert first is not None and first.strides == (1, 1) and first.filters == 128
+    assert first is not None and _stride(first) == (1, 1) and first.filters == 128
     assert _proj(model, "stage1_block2") is None
     for stage, filters in ((2, 256), (3, 512), (4, 1024)):
         proj = _proj(model, f"stage{stage}_block1")
-        assert proj.strides == (2, 2) and proj.filters == filters
+        assert _stride(proj) == (2, 2) and proj.filters == filters
         assert model.get_layer(f"stage{stage}_block1_conv2").strides == (2, 2)
         assert _proj(model, f"stage{stage}_block2") is None
 
@@ -281,7 +301,7 @@ def test_seresnet_structure(full_models):
     model = full_models["seresnet"]
     for block, out in enumerate((256, 256, 512), start=1):
         proj = model.get_layer(f"block{block}_unit1_proj_conv")
-        assert proj.strides == (2, 2) and proj.filters == out
+        assert _stride(proj) == (2, 2) and proj.filters == out
         assert model.get_layer(f"block{block}_unit1_conv2").filters == out // 4
         assert _proj(model, f"block{block}_unit2") is None
         se = model.get_layer(f"block{block}_se")
@@ -438,3 +458,24 @@ def test_resnet_needs_more_bins_than_deepspeaker():
 def test_bad_settings(settings):
     with pytest.raises(ValueError, match="expected"):
         build_embedding_model("resnet34", **settings)
+
+
+@pytest.mark.parametrize("subsample, frames, bins", [(2, 299, 40), (2, 10, 7), (3, 11, 5), (1, 4, 4)])
+def test_pointwise_conv_equals_a_strided_keras_conv(subsample, frames, bins):
+    x = _batch(frames, bins, size=2)[..., :1].repeat(3, axis=-1)
+    ours = PointwiseConv2D(4, subsample=subsample, use_bias=False, name="ours")
+    keras_conv = keras.layers.Conv2D(4, 1, strides=subsample, padding="same", use_bias=False)
+    want_shape = keras_conv.compute_output_shape(x.shape)
+    keras_out = _np(keras_conv(x))
+    ours.build(x.shape)
+    ours.set_weights(keras_conv.get_weights())
+    got = _np(ours(x))
+    assert got.shape == keras_out.shape == tuple(want_shape) == ours.compute_output_shape(x.shape)
+    np.testing.assert_allclose(got, keras_out, rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_conv_refuses_a_kernel_or_a_bad_subsample():
+    with pytest.raises(SpeakerlibError, match="kernel_size is always 1"):
+        PointwiseConv2D(4, kernel_size=3)
+    with pytest.raises(SpeakerlibError, match="subsample an integer"):
+        PointwiseConv2D(4, subsample=0)

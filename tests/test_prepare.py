@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ from speakerlib.errors import (
     StoreConfigError,
     UnknownUtteranceError,
 )
-from speakerlib.features import FeatureConfig, normalize
+from speakerlib.features import FeatureConfig, compute_features, normalize
 from speakerlib.framing import fix_length
 from speakerlib.prepare import PrepareSummary, prepare
 from speakerlib.store import (
@@ -505,3 +506,53 @@ def test_cli_convert(tree, tmp_path, capsys):
     assert main(["convert", "--manifest", str(manifest_path), "--out", str(out), "--quiet",
                  "--lower-case"]) == 0
     assert "0 written, 7 skipped as already done, 2 rejected" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- stores of audio
+AUDIO = PrepareConfig(length_s=None, content="audio", features=FeatureConfig.for_kind("logmel", n_mels=80))
+
+
+def test_an_audio_store_keeps_each_utterance_whole_after_vad(tree, tmp_path):
+    from speakerlib.errors import StoreConfigError
+
+    summary = prepare(tree, tmp_path / "audio", config=AUDIO, **QUIET)
+    store = load_store(tmp_path / "audio")
+    assert summary.written == len(store) == 5 and not (tmp_path / "audio" / FEATURES_NAME).exists()
+    for row in store.index.itertuples():
+        y, _ = load_audio(row.path, sample_rate_hz=SR)
+        speech = vad(y, sample_rate_hz=SR, config=REFERENCE_VAD_CONFIG).audio
+        kept = store.audio(row.utt_id)
+        assert kept.dtype == np.float32 and row.num_samples == kept.size == speech.size
+        np.testing.assert_array_equal(kept, speech.astype(np.float32))  # whole, neither padded nor cropped
+        # the features are the logmel of that audio, computed when asked
+        features = store.get(row.utt_id)
+        np.testing.assert_array_equal(features, compute_features(kept, AUDIO.stored_features))
+        assert features.shape == (row.num_frames, row.num_bins) and row.num_bins == 80
+    assert prepare(tree, tmp_path / "audio", config=AUDIO, **QUIET).skipped == 5
+    # a store of audio is another store than one of features
+    with pytest.raises(StoreConfigError, match="content"):
+        prepare(tree, tmp_path / "audio", config=dataclasses.replace(AUDIO, content="features"), **QUIET)
+    with pytest.raises(StoreConfigError, match="content='audio'"):
+        load_store(prepare(tree.iloc[:2], tmp_path / "feat", **QUIET).store).audio("good0")
+
+
+def test_audio_store_settings_are_checked():
+    with pytest.raises(ConfigError, match="length_s=None"):
+        PrepareConfig(content="audio")
+    with pytest.raises(ConfigError, match="content"):
+        PrepareConfig(length_s=None, content="waveform")
+    assert "content" not in PrepareConfig().to_dict()  # features stores keep the record they always had
+    assert PrepareConfig.from_dict(AUDIO.to_dict()) == AUDIO
+
+
+def test_prepare_command_makes_an_audio_store(tree, tmp_path, capsys):
+    csv = write_manifest(tree.iloc[:3].assign(duration_s=1.0, sample_rate=SR, subset="x", gender=""),
+                         tmp_path / "m.csv")
+    out = tmp_path / "audio"
+    assert main(["prepare", "--manifest", str(csv), "--out", str(out), "--content", "audio", "--features",
+                 "logmel", "--mels", "80", "--jobs", "1", "--quiet"]) == 0
+    store = load_store(out)
+    assert store.config == AUDIO and store.audio("good0").ndim == 1
+    assert main(["prepare", "--manifest", str(csv), "--out", str(tmp_path / "x"), "--content", "audio",
+                 "--length-s", "3", "--quiet"]) == 2
+    assert "leave --length-s out" in capsys.readouterr().err

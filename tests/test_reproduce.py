@@ -29,7 +29,9 @@ def test_results_cover_every_recipe_and_protocol(reproduced):
     _, out, record = reproduced
     assert json.loads((out / "results.json").read_text()) == record
     assert [(r["model"], r["recipe"]) for r in record["runs"]] == [("seresnet", "reference"),
-                                                                    ("seresnet", "improved")]
+                                                                    ("seresnet", "improved"),
+                                                                    ("seresnet", "modern"),
+                                                                    ("seresnet", "modern_noaug")]
     split = record["split"]
     assert set(split) == {"train", "dev", "test"}
     assert sum(p["speakers"] for p in split.values()) == 12
@@ -44,7 +46,23 @@ def test_results_cover_every_recipe_and_protocol(reproduced):
     assert (out / "eval" / "seresnet-improved" / "sv" / "det.png").is_file()
     table = pd.read_csv(out / "results.csv")
     assert list(table.columns[-len(HEADLINE):]) == [column for column, _, _ in HEADLINE]
-    assert len(table) == 2
+    assert len(table) == len(record["runs"]) + len(record["systems"])
+
+
+def test_the_classical_system_and_the_fusion_are_scored_on_the_same_trials(reproduced):
+    _, out, record = reproduced
+    names = [system["name"] for system in record["systems"]]
+    assert names[0] == "mfcc-lda" and names[1].endswith("+ mfcc-lda")
+    fusion = record["systems"][1]
+    assert sum(fusion["weights"]) == pytest.approx(1.0) and len(fusion["parts"]) == 2
+    best = min(record["runs"], key=lambda run: run["protocols"]["sv"]["dev_eer"])
+    assert fusion["parts"][0] == f"{best['model']}-{best['recipe']}"  # the run chosen on dev
+    trials = {}
+    for folder in ("seresnet-reference", "mfcc-lda", "fusion-best"):
+        scored = pd.read_csv(out / "eval" / folder / "sv" / "trials_scored.csv")
+        trials[folder] = scored[["label", "enrol", "test"]]
+        assert (out / "eval" / folder / "si" / "metrics.json").is_file()
+    assert trials["mfcc-lda"].equals(trials["seresnet-reference"]) and trials["fusion-best"].equals(trials["mfcc-lda"])
 
 
 def test_split_fractions_are_used_and_recorded(reproduced, tmp_path):

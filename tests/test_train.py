@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -44,8 +45,14 @@ def _weights(path: Path) -> list[np.ndarray]:
 
 
 def test_profiles_and_recipes_exist():
-    assert set(PROFILES) == {"smoke", "cpu", "gpu"}
-    assert set(RECIPES) == {"reference", "improved"}
+    assert set(PROFILES) == {"smoke", "cpu", "laptop", "gpu"}
+    assert set(RECIPES) == {"reference", "improved", "modern", "modern_noaug"}
+    modern, plain = RECIPES["modern"], RECIPES["modern_noaug"]
+    assert (modern.input, modern.crop_frames, modern.margin_warmup_epochs) == ("audio", 200, 3)
+    assert modern.augmentation.noise_probability > 0 and modern.large_margin is not None
+    assert plain.augmentation is None and plain.speed_factors == ()
+    assert dataclasses.replace(plain, name="modern", augmentation=modern.augmentation,
+                               simulated_rirs=modern.simulated_rirs) == modern  # only augmentation differs
     ref = RECIPES["reference"]
     # The reference's recipe, as SEED.md reads it from its code.
     assert (ref.loss, ref.optimizer, ref.learning_rate, ref.momentum, ref.batch_size) == \
@@ -415,8 +422,6 @@ def mixed_float16():
 @pytest.mark.parametrize("recipe", ["reference", "improved"])
 def test_training_model_under_mixed_precision(recipe, mixed_float16, tmp_path):
     """What the gpu profile does on a GPU, run on the CPU: float16 compute, float32 weights, heads and loss."""
-    import dataclasses
-
     import keras
 
     from speakerlib.embed import load_embedding_model
@@ -460,8 +465,6 @@ def test_multi_worker_configuration_is_refused_with_the_reason(synthetic_store, 
 
 
 def test_run_config_derives_its_values_once_and_round_trips(synthetic_store, tmp_path):
-    import dataclasses
-
     from speakerlib.errors import ConfigError
     from speakerlib.train import RunConfig
 

@@ -49,6 +49,7 @@ __all__ = [
     "read_manifest",
     "write_manifest",
     "manifest_table",
+    "combine_manifests",
     "summarize",
     "normalize_gender",
 ]
@@ -355,6 +356,64 @@ def manifest_table(
     if frame.empty:
         raise ManifestError(f"{where}: expected at least one utterance to {purpose}, found none.")
     return frame, where
+
+
+def combine_manifests(manifests: Mapping[str, pd.DataFrame], *, prefixed: Iterable[str] = ()) -> pd.DataFrame:
+    """Several corpora's manifests as one, their speakers kept apart.
+
+    Parameters
+    ----------
+    manifests : mapping of name -> DataFrame
+        Each corpus's manifest, by a short name (``"speechocean762"``, ``"librispeech"``).
+    prefixed : iterable of str
+        Names whose ``utt_id`` and ``speaker`` values get the prefix ``"<name>:"``
+        (so that ids two corpora share become distinct); the others keep theirs.
+
+    Returns
+    -------
+    DataFrame
+        The rows of every manifest in the order given, with a ``source`` column
+        naming the manifest each came from.
+
+    Raises
+    ------
+    ManifestError
+        If, after prefixing, two corpora share a speaker id or an utterance id
+        (the message lists them and the fix: prefix one of the corpora), or a
+        manifest lacks ``utt_id`` or ``speaker``.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"utt_id": ["u1"], "speaker": ["19"]})
+    >>> combine_manifests({"a": a, "b": a}, prefixed=["b"])[["utt_id", "speaker"]].values.tolist()
+    [['u1', '19'], ['b:u1', 'b:19']]
+    """
+    prefixed = set(prefixed)
+    unknown = sorted(prefixed - set(manifests))
+    if unknown:
+        raise ManifestError(f"prefixed: expected names of the manifests given ({sorted(manifests)}), "
+                            f"found {unknown}")
+    frames, owner_of = [], {"speaker": {}, "utt_id": {}}
+    for name, frame in manifests.items():
+        missing = [c for c in ("utt_id", "speaker") if c not in frame.columns]
+        if missing:
+            raise ManifestError(f"manifest {name!r}: expected the columns utt_id and speaker, found no {missing}.")
+        frame = frame.copy()
+        for column in ("utt_id", "speaker"):
+            frame[column] = frame[column].astype(str)
+            if name in prefixed:
+                frame[column] = f"{name}:" + frame[column]
+            clashes = sorted(v for v in set(frame[column]) if v in owner_of[column])
+            if clashes:
+                other = owner_of[column][clashes[0]]
+                raise ManifestError(
+                    f"manifests {other!r} and {name!r} share {len(clashes)} {column} values "
+                    f"(first: {clashes[:5]}): their speakers would be mixed up. Give one of them a prefix "
+                    f"(prefixed=[{name!r}]; speakerlib reproduce prefixes the corpora it adds with --also)."
+                )
+            owner_of[column].update((v, name) for v in set(frame[column]))
+        frames.append(frame.assign(source=name))
+    return pd.concat(frames, ignore_index=True)
 
 
 def summarize(frame: pd.DataFrame, *, by: str = "corpus") -> pd.DataFrame:

@@ -24,6 +24,9 @@ Its modules:
     The seed project's metrics and protocols, faults included, to reproduce
     its numbers (:func:`reference_metrics`, :func:`si_reference`,
     :func:`membership_reference`), and its saved scores and training curves.
+:mod:`~speakerlib.evaluation.backend`
+    Back-ends fitted on training or dev speakers: LDA (:class:`LDAProjection`),
+    linear score fusion of several systems (:func:`fusion_weights`, :func:`fuse`).
 :mod:`~speakerlib.evaluation.run`
     :func:`evaluate`: one protocol on an embedding file and a manifest, written
     to a folder as ``metrics.json`` and figures (the ``speakerlib evaluate`` command).

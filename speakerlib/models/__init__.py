@@ -1,4 +1,4 @@
-"""Speaker embedding models: a registry of four architectures and one builder.
+"""Speaker embedding models: a registry of five architectures and one builder.
 
 Every model maps a batch of feature maps, time first and frequency second,
 to one embedding per utterance::
@@ -12,32 +12,39 @@ deepspeaker    DeepSpeaker ResCNN (Li et al. 2017), L2-normalised      23,916,86
 resnet34       thin ResNet-34, basic blocks (VggVox line)               5,595,808
 resnet50       thin ResNet-50, bottleneck blocks                        6,965,152
 seresnet       the reference's SE-ResNet                                1,384,384
+ecapa          ECAPA-TDNN (Desplanques et al. 2020), C = 1024          14,478,720
 =============  =====================================================  ===========
 
-(on ``(299, 40, 1)``, width 1, ``embedding_dim=512``, own pooling;
+(on ``(299, 40, 1)``, width 1, each family's default ``embedding_dim``
+(:data:`DEFAULT_EMBEDDING_DIMS`: 512, and 192 for ECAPA-TDNN), own pooling;
 trainable and non-trainable weights together, as :func:`count_parameters`
-counts them.)
+counts them. ECAPA-TDNN on the paper's 80 bins: 14,683,520 at width 1
+(C = 1024), 6,207,296 at width 0.5 (C = 512); trainable only
+14,657,280 and 6,190,912, the paper's 14.7 M and 6.2 M.)
 
 ``frames`` may be None: the models pool over time, so one model evaluates
 utterances of any length (at least 9 frames, 17 for the ResNets, whose
-stem max-pools). Pooling has no mask: a batch
-must hold utterances of one length. The frequency axis must be known, since
-the heads flatten frequency x channels (the number of bins sets the size of
-the final Dense for all but the SE-ResNet's own pooling).
+stem max-pools; 1 for ECAPA-TDNN, which has no stride). Pooling has no
+mask: a batch must hold utterances of one length. The frequency axis must be
+known, since the heads flatten frequency x channels (the number of bins sets
+the size of the final Dense for all but the SE-ResNet's own pooling) and
+ECAPA-TDNN takes the bins as the channels of its 1-D convolutions.
 
 The package also holds what training puts around an embedding model:
 :mod:`~speakerlib.models.losses` (the cosine classifier, AAM softmax, the
 batch-hard triplet loss and its batches) and :mod:`~speakerlib.models.augment`
 (SpecAugment). One file per architecture family
 (:mod:`~speakerlib.models.deepspeaker`, :mod:`~speakerlib.models.resnet`,
-:mod:`~speakerlib.models.seresnet`), their shared layers and checks in
+:mod:`~speakerlib.models.seresnet`, :mod:`~speakerlib.models.ecapa`), their
+shared layers and checks in
 :mod:`~speakerlib.models.layers`.
 
 Saving: ``model.save("x.keras")`` and ``keras.saving.load_model("x.keras",
 safe_mode=True)`` round-trip exactly; import :mod:`speakerlib.models` before
 loading: it registers every custom layer and loss of the package
-(:class:`StatisticsPooling`, :class:`SqueezeExcitation`, SpecAugment, the
-cosine classifier and the losses).
+(:class:`StatisticsPooling`, :class:`SqueezeExcitation`, ECAPA-TDNN's
+:class:`AttentiveStatisticsPooling` and :class:`ChannelSplit`, SpecAugment,
+the cosine classifier and the losses).
 
 Examples
 --------
@@ -56,18 +63,22 @@ from speakerlib._tensorflow import keras
 from speakerlib.errors import ConfigTypeError, ModelConfigError, UnknownModelError
 from speakerlib.models import augment, losses  # noqa: F401  (registers their layers and losses)
 from speakerlib.models.deepspeaker import build_deepspeaker
+from speakerlib.models.ecapa import AttentiveStatisticsPooling, ChannelSplit, build_ecapa
 from speakerlib.models.layers import SqueezeExcitation, StatisticsPooling, check_settings
 from speakerlib.models.resnet import build_resnet34, build_resnet50
 from speakerlib.models.seresnet import build_seresnet
 
 __all__ = [
     "MODEL_NAMES",
+    "DEFAULT_EMBEDDING_DIMS",
     "build_embedding_model",
     "count_parameters",
     "ModelConfigError",
     "UnknownModelError",
     "StatisticsPooling",
     "SqueezeExcitation",
+    "AttentiveStatisticsPooling",
+    "ChannelSplit",
     "describe",
 ]
 
@@ -79,15 +90,27 @@ _BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "resnet34": build_resnet34,
     "resnet50": build_resnet50,
     "seresnet": build_seresnet,
+    "ecapa": build_ecapa,
 }
 assert tuple(_BUILDERS) == MODEL_NAMES
+
+#: Each family's embedding size when ``embedding_dim`` is None (its paper's; the
+#: same default as its builder's).
+DEFAULT_EMBEDDING_DIMS: dict[str, int] = {
+    "deepspeaker": 512,
+    "resnet34": 512,
+    "resnet50": 512,
+    "seresnet": 512,
+    "ecapa": 192,
+}
+assert tuple(DEFAULT_EMBEDDING_DIMS) == MODEL_NAMES
 
 
 def build_embedding_model(
     name: str,
     input_shape=(299, 40, 1),
     *,
-    embedding_dim: int = 512,
+    embedding_dim: int | None = None,
     weight_decay: float = 1e-5,
     width: float = 1.0,
     pooling: str | None = None,
@@ -99,29 +122,35 @@ def build_embedding_model(
     ----------
     name : str
         One of :data:`MODEL_NAMES`: ``"deepspeaker"``, ``"resnet34"``,
-        ``"resnet50"``, ``"seresnet"``.
+        ``"resnet50"``, ``"seresnet"``, ``"ecapa"``.
     input_shape : (frames, bins, 1)
         Feature maps, time first, frequency second, one channel. ``frames``
         an int or None (variable length); ``bins`` an int. Both at least
         half the model's total stride plus one, so that every stride-2 layer
         halves at least 2 cells: 9 for deepspeaker and seresnet (stride 16),
-        17 for the ResNets (stride 32). ``(299, 40, 1)`` is 3 s of 40
+        17 for the ResNets (stride 32); ECAPA-TDNN (no stride) takes any
+        ``frames >= 1`` and ``bins >= 1``. ``(299, 40, 1)`` is 3 s of 40
         filterbanks at a 10 ms hop, the reference's features.
-    embedding_dim : int >= 1
-        Size of the embedding (the reference: 512).
+    embedding_dim : int >= 1 or None
+        Size of the embedding; None: the family's own
+        (:data:`DEFAULT_EMBEDDING_DIMS`: 512, the reference's, for the first
+        four; 192, the paper's, for ECAPA-TDNN).
     weight_decay : float >= 0
         L2 regulariser on every conv and dense kernel, ``weight_decay *
         sum(w ** 2)`` added to the loss (the reference: 1e-5); 0 disables it.
     width : float > 0
         Multiplies every channel count (rounded, at least 1). 1.0 is the
         paper's (reference's) architecture; smaller widths make CPU training
-        feasible. Compute grows roughly with ``width ** 2``.
+        feasible. Compute grows roughly with ``width ** 2``. ECAPA-TDNN:
+        1.0 is the paper's C = 1024 model and 0.5 its C = 512 model (see
+        :mod:`~speakerlib.models.ecapa`); it needs ``width >= 0.0073``.
     pooling : None or "stats"
         None: the architecture's own pooling (DeepSpeaker and the ResNets:
         average over time of the map flattened over frequency x channels;
-        SE-ResNet: mean over time and frequency). "stats": mean and standard
-        deviation over time of the flattened map, concatenated (accepted by
-        every model).
+        SE-ResNet: mean over time and frequency; ECAPA-TDNN: attentive
+        statistics pooling with global context). "stats": mean and standard
+        deviation over time of the flattened map (ECAPA-TDNN: of its MFA
+        output), concatenated (accepted by every model).
     seed : int >= 0 or None
         When given, :func:`speakerlib.seeds.set_global_seed` is called before
         building, so two builds with one seed have identical initial weights.
@@ -155,6 +184,8 @@ def build_embedding_model(
             f"build_embedding_model: expected a model name in {list(MODEL_NAMES)}, "
             f"got {name!r}"
         )
+    if embedding_dim is None:
+        embedding_dim = DEFAULT_EMBEDDING_DIMS[name]
     check_settings(
         name, embedding_dim=embedding_dim, weight_decay=weight_decay, width=width, seed=seed
     )
@@ -213,7 +244,7 @@ def describe(model: keras.Model):
     """A compact table of a model: one row per stage or block instead of per layer.
 
     Layers are grouped by the prefix of their names (``stem``, ``stage1``,
-    ``block2``, ...); layers without such a prefix get a row each.
+    ``block2``, ``mfa``...); layers without such a prefix get a row each.
 
     Parameters
     ----------
@@ -240,7 +271,7 @@ def describe(model: keras.Model):
 
     rows: list[dict] = []
     for layer in model.layers:
-        match = re.match(r"^(stem|stage\d+|block\d+)_", layer.name)
+        match = re.match(r"^(stem|stage\d+|block\d+|mfa)_", layer.name)
         part = match.group(1) if match else layer.name
         shape = tuple(layer.output.shape[1:])
         params = int(sum(np.prod(w.shape) for w in layer.weights))

@@ -8,6 +8,13 @@ under the ``speakerlib`` package, so a ``.keras`` file loads with
   concatenated, ``(batch, frames, features) -> (batch, 2 * features)``.
 * :class:`SqueezeExcitation`: channel attention of Hu et al. (2018),
   ``(batch, frames, bins, channels)`` in and out.
+* :class:`PointwiseConv2D`: a 1x1 convolution with a stride, computed as
+  subsampling then a stride-1 1x1 convolution (the same output); every
+  strided 1x1 convolution here (the ResNets' projection shortcuts) is one,
+  because TensorFlow 2.21's oneDNN kernel for the gradient of a strided 1x1
+  convolution crashes the process (a segmentation fault) for some input
+  sizes: a (160, 40, 8) map with stride 2 and 32 filters does, as SE-ResNet's
+  first block meets it on 320-frame crops of 80 bands.
 
 Where Keras already has the layer, the models use it, named:
 
@@ -41,6 +48,7 @@ __all__ = [
     "POOLINGS",
     "StatisticsPooling",
     "SqueezeExcitation",
+    "PointwiseConv2D",
     "scale_channels",
     "kernel_regularizer",
     "check_input_shape",
@@ -229,9 +237,63 @@ def scale_channels(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
+@keras.saving.register_keras_serializable(package="speakerlib")
+class PointwiseConv2D(keras.layers.Conv2D):
+    """A 1x1 convolution with stride ``subsample``: every ``subsample``-th frame and bin, then a 1x1 convolution.
+
+    The output equals ``keras.layers.Conv2D(filters, 1, strides=subsample, padding="same")``
+    (which keeps rows and columns 0, s, 2s...), with the same weights, but
+    the convolution TensorFlow runs has stride 1 (see the module docstring
+    for why).
+
+    Input shape: ``(batch, frames, bins, channels)``; output shape:
+    ``(batch, ceil(frames / subsample), ceil(bins / subsample), filters)``.
+
+    Parameters
+    ----------
+    filters : int >= 1
+    subsample : int >= 1
+        The stride along both frames and bins.
+    **kwargs
+        As :class:`keras.layers.Conv2D` (``use_bias``, initialisers,
+        regularisers, ``name``...); ``kernel_size`` and ``strides`` are fixed
+        to 1.
+    """
+
+    def __init__(self, filters: int, *, subsample: int = 2, **kwargs) -> None:
+        for fixed in ("kernel_size", "strides"):
+            value = kwargs.pop(fixed, 1)
+            if tuple(value) != (1, 1) if isinstance(value, (tuple, list)) else value != 1:
+                raise ModelConfigError(f"PointwiseConv2D: {fixed} is always 1, got {value!r}")
+        kwargs.pop("padding", None)
+        super().__init__(filters, 1, strides=1, padding="valid", **kwargs)
+        if not is_int(subsample) or subsample < 1:
+            raise ModelConfigError(f"PointwiseConv2D: expected subsample an integer >= 1, got {subsample!r}")
+        self.subsample = int(subsample)
+
+    def call(self, inputs):
+        s = self.subsample
+        return super().call(inputs[:, ::s, ::s, :])
+
+    def compute_output_shape(self, input_shape):
+        s = self.subsample
+        frames, bins = input_shape[1], input_shape[2]
+        return (input_shape[0], None if frames is None else -(-frames // s),
+                None if bins is None else -(-bins // s), self.filters)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "subsample": self.subsample}
+
+
 def conv2d(filters: int, kernel: int, stride: int, regularizer, name: str) -> keras.layers.Conv2D:
     """The convolution every model here uses: "same" padding, no bias (a batch
-    normalisation follows), He-normal initialisation, the given L2 regulariser."""
+    normalisation follows), He-normal initialisation, the given L2 regulariser.
+
+    A strided 1x1 convolution is a :class:`PointwiseConv2D` (the same output).
+    """
+    if kernel == 1 and stride != 1:
+        return PointwiseConv2D(filters, subsample=stride, use_bias=False, kernel_initializer="he_normal",
+                               kernel_regularizer=regularizer, name=name)
     return keras.layers.Conv2D(
         filters,
         kernel,

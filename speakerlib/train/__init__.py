@@ -6,36 +6,49 @@ much: epochs, width, early stopping) on the training speakers of a feature
 store (:func:`speakerlib.prepare.prepare`), and writes everything to a run
 folder. The package, in the order a run uses it:
 
-:mod:`~speakerlib.train.config`
+:mod:`~speakerlib.train.recipes`
     :class:`Recipe`, :class:`Profile` and their registered names
-    (:data:`RECIPES`, :data:`PROFILES`); :class:`RunConfig`, a run's whole
-    configuration as its ``config.json`` holds it.
+    (:data:`RECIPES`, :data:`PROFILES`), and the later stages' settings.
+:mod:`~speakerlib.train.config`
+    :class:`RunConfig`, a run's whole configuration as its ``config.json`` holds it.
 :mod:`~speakerlib.train.inputs`
     The features in memory and the tf.data pipeline of crops.
+:mod:`~speakerlib.train.waveforms`
+    Whole utterances in memory, augmented random windows, features on the fly.
+:mod:`~speakerlib.train.feeds`
+    A run's data loaded once, and one epoch of batches, for the classifier stages.
 :mod:`~speakerlib.train.assemble`
     Devices, precision, the training model and its random layers.
 :mod:`~speakerlib.train.run_folder`
     The run folder and the lifecycle every stage shares: resume, state,
     history, checkpoints, the kept epoch, export; :func:`load_run`.
 :mod:`~speakerlib.train.stages`
-    :func:`train` (the softmax classifier) and :func:`finetune_triplet`
-    (DeepSpeaker's second stage), both on that lifecycle, and the honest
-    train / val / dev / test parts (:func:`training_parts`).
+    :func:`train` (the classifier), :func:`finetune_large_margin` and
+    :func:`finetune_triplet` (DeepSpeaker's second stage), all on that
+    lifecycle, and the honest train / val / dev / test parts (:func:`training_parts`).
 """
 
 from speakerlib.train.assemble import precision_policy
-from speakerlib.train.config import (
+from speakerlib.train.config import RunConfig
+from speakerlib.train.recipes import (
     PROFILES,
     RECIPES,
+    LargeMarginSettings,
     Profile,
     Recipe,
-    RunConfig,
     TripletSettings,
     profile_named,
     recipe_named,
 )
 from speakerlib.train.run_folder import TrainResult, load_embedding_model, load_run, runs_table
-from speakerlib.train.stages import dev_metrics, finetune_triplet, train, training_parts
+from speakerlib.train.stages import (
+    dev_metrics,
+    finetune_large_margin,
+    finetune_triplet,
+    margin_at,
+    train,
+    training_parts,
+)
 
 __all__ = [
     "Recipe",
@@ -46,10 +59,13 @@ __all__ = [
     "profile_named",
     "RunConfig",
     "TripletSettings",
+    "LargeMarginSettings",
     "TrainResult",
     "runs_table",
     "train",
+    "finetune_large_margin",
     "finetune_triplet",
+    "margin_at",
     "load_run",
     "load_embedding_model",
     "training_parts",

@@ -25,7 +25,8 @@ from speakerlib.errors import TrainingError
 from speakerlib.models import build_embedding_model
 from speakerlib.models.augment import SpecAugment
 from speakerlib.models.losses import AAMSoftmaxLoss, CosineClassifier, softmax_loss
-from speakerlib.train.config import Profile, RunConfig
+from speakerlib.train.config import RunConfig
+from speakerlib.train.recipes import Profile
 
 __all__ = [
     "precision_policy",

@@ -1,13 +1,11 @@
-"""How a model is trained (:class:`Recipe`), how much (:class:`Profile`), and a run's whole setting (:class:`RunConfig`).
+"""A run's whole setting, as its ``config.json`` holds it: :class:`RunConfig`.
 
-A recipe and a profile are chosen by name (:data:`RECIPES`, :data:`PROFILES`;
-the names are listed in :mod:`speakerlib.registry`) or given as objects.
 :class:`RunConfig` is everything a run folder's ``config.json`` holds, typed:
-the model, the recipe and profile, the seed, the store and its preparation
-settings, the training speakers in label order, and the values that follow
-from them once (the batch size, the crop and evaluation lengths, the
-normalisation). It is written once when a run starts and read back by
-everything that uses the run (resume, embedding, fine-tuning).
+the model, the recipe and profile (:mod:`speakerlib.train.recipes`), the seed,
+the store and its preparation settings, the training speakers in label order,
+and the values that follow from them once (the batch size, the crop and
+evaluation lengths, the normalisation). It is written once when a run starts
+and read back by everything that uses the run (resume, embedding, fine-tuning).
 """
 
 from __future__ import annotations
@@ -21,283 +19,38 @@ from speakerlib import __version__, registry
 from speakerlib._io import write_json
 from speakerlib.errors import ConfigError, TrainingError
 from speakerlib.store import PrepareConfig
+from speakerlib.train.recipes import (
+    DEFAULT_EVAL_FRAMES,
+    Profile,
+    Recipe,
+    TripletSettings,
+)
 
-__all__ = [
-    "Recipe",
-    "Profile",
-    "RECIPES",
-    "PROFILES",
-    "recipe_named",
-    "profile_named",
-    "TripletSettings",
-    "RunConfig",
-    "DEFAULT_EVAL_FRAMES",
-    "CONFIG_NAME",
-]
+__all__ = ["RunConfig", "CONFIG_NAME", "STAGES", "samples_for_frames"]
 
 #: A run folder's configuration file.
 CONFIG_NAME = "config.json"
 
-#: Frames of the evaluation crop of a variable-length store, at least: 3 s at a 10 ms hop.
-DEFAULT_EVAL_FRAMES = 300
+#: The training stages a run folder can hold.
+STAGES = ("softmax", "triplet", "large_margin")
 
 #: The keys of ``config.json`` that describe where and when a run was made, not what it is.
 _PROVENANCE = ("created", "speakerlib_version", "hardware")
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How a model is trained (independent of how long).
+def samples_for_frames(features, frames: int) -> int:
+    """The fewest samples whose features (a :class:`~speakerlib.features.FeatureConfig`) have ``frames`` frames.
 
-    Attributes
-    ----------
-    name : str
-    loss : {"softmax", "aam"}
-        ``softmax``: a Dense layer over the training speakers and softmax
-        cross-entropy (the reference). ``aam``: a cosine classifier and
-        additive angular margin softmax (:class:`speakerlib.models.losses.AAMSoftmaxLoss`).
-    optimizer : {"sgd", "adam"}
-    learning_rate : float > 0
-        Peak learning rate.
-    momentum : float in [0, 1)
-        SGD momentum (ignored by Adam).
-    schedule : {"constant", "warmup_cosine"}
-        ``warmup_cosine``: linear warm-up from a tenth of ``learning_rate``
-        over ``warmup_epochs``, then cosine decay to 1 % of it at the last epoch.
-    warmup_epochs : int >= 0
-    batch_size : int >= 2
-        Utterances per step (across all devices).
-    crop : {"fixed", "random"}
-        ``fixed``: every epoch sees the same centre crop of each utterance
-        (the stored 3 s, as the reference). ``random``: a new random crop of
-        ``crop_frames`` each time (shorter utterances wrap around).
-    crop_frames : int >= 1 or None [frames]
-        Crop length; None: the store's fixed length (or
-        :data:`DEFAULT_EVAL_FRAMES`, 3 s at a 10 ms hop, for a variable-length store).
-    normalize : {"per_frame", "per_utterance", "none"} or None
-        Feature normalisation of each crop (:func:`speakerlib.features.tf_features.normalize_tf`).
-        None: the store's own (``features.normalize`` of its
-        :class:`~speakerlib.store.PrepareConfig`, which follows the feature
-        kind). The run records the value it used (:attr:`RunConfig.normalize`).
-    spec_augment : bool
-        Random time and frequency masks during training (:class:`speakerlib.models.augment.SpecAugment`).
-    aam_margin : float >= 0 [radians], aam_scale : float > 0
-        AAM softmax settings (``loss="aam"``).
-    weight_decay : float >= 0
-        L2 penalty on convolution and dense kernels (the reference: 1e-5).
-    pooling : str or None
-        The model's pooling (None: its own; ``"stats"``: mean and standard
-        deviation over time; DeepSpeaker always keeps its own temporal average).
-    val_fraction : float in [0, 1)
-        Share of each training speaker's utterances held out for
-        ``val_loss``/``val_accuracy`` (closed-set; 0.2 as the reference).
-
-    Raises
-    ------
-    ConfigError
-        (a ValueError) if a field is out of range; the message names it.
+    >>> from speakerlib.features import FeatureConfig
+    >>> samples_for_frames(FeatureConfig.for_kind("logmel"), 200)
+    31840
     """
-
-    name: str
-    loss: str = "softmax"
-    optimizer: str = "sgd"
-    learning_rate: float = 0.01
-    momentum: float = 0.9
-    schedule: str = "constant"
-    warmup_epochs: int = 0
-    batch_size: int = 32
-    crop: str = "fixed"
-    crop_frames: int | None = None
-    normalize: str | None = None
-    spec_augment: bool = False
-    aam_margin: float = 0.2
-    aam_scale: float = 30.0
-    weight_decay: float = 1e-5
-    pooling: str | None = None
-    val_fraction: float = 0.2
-
-    def __post_init__(self) -> None:
-        choices = {
-            "loss": ("softmax", "aam"),
-            "optimizer": ("sgd", "adam"),
-            "schedule": ("constant", "warmup_cosine"),
-            "crop": ("fixed", "random"),
-        }
-        for name, valid in choices.items():
-            if getattr(self, name) not in valid:
-                raise ConfigError(f"Recipe.{name}: expected one of {valid}, got {getattr(self, name)!r}")
-        if self.normalize is not None and self.normalize not in registry.NORMALIZE_MODES:
-            raise ConfigError(f"Recipe.normalize: expected one of {registry.NORMALIZE_MODES} or None, "
-                              f"got {self.normalize!r}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"Recipe.learning_rate: expected > 0, got {self.learning_rate}")
-        if not 0 <= self.momentum < 1:
-            raise ConfigError(f"Recipe.momentum: expected in [0, 1), got {self.momentum}")
-        if self.batch_size < 2:
-            raise ConfigError(f"Recipe.batch_size: expected >= 2, got {self.batch_size}")
-        if self.crop_frames is not None and self.crop_frames < 1:
-            raise ConfigError(f"Recipe.crop_frames: expected >= 1 or None, got {self.crop_frames}")
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"Recipe.val_fraction: expected in [0, 1), got {self.val_fraction}")
-        if self.warmup_epochs < 0 or self.weight_decay < 0 or self.aam_margin < 0 or self.aam_scale <= 0:
-            raise ConfigError(f"Recipe {self.name!r}: warmup_epochs, weight_decay and aam_margin must be "
-                              ">= 0 and aam_scale > 0")
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How much training: the same recipe at test, CPU or paper scale.
-
-    Attributes
-    ----------
-    name : str
-    epochs : int >= 1
-        Maximum number of epochs.
-    patience : int >= 1 or None
-        Stop when ``dev_eer`` has not improved for this many epochs.
-    width : float > 0
-        Channel multiplier passed to the model builder (1.0: the paper's).
-    widths : tuple of (model name, float)
-        Per-model overrides of ``width``.
-    batch_size : int or None
-        Overrides the recipe's batch size (None: the recipe's).
-    mixed_precision : bool
-        float16 compute on a GPU (ignored on CPU).
-    max_dev_utterances : int or None
-        At most this many dev utterances embedded after each epoch (a seeded
-        sample), to bound the cost of the dev EER.
-    bn_momentum : float in (0, 1)
-        Momentum of every batch normalisation's moving mean and variance
-        (Keras' default and the reference's: 0.99). Those moving statistics
-        are what the model uses at inference; with 0.99 they need several
-        hundred steps to forget their initial values, more than a short run
-        on a small corpus takes, so the small profiles use less.
-
-    Raises
-    ------
-    ConfigError
-        (a ValueError) if a field is out of range; the message names it.
-    """
-
-    name: str
-    epochs: int
-    patience: int | None = None
-    width: float = 1.0
-    widths: tuple[tuple[str, float], ...] = ()
-    batch_size: int | None = None
-    mixed_precision: bool = False
-    max_dev_utterances: int | None = None
-    bn_momentum: float = 0.99
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "widths", tuple((str(m), float(w)) for m, w in self.widths))
-        if self.epochs < 1:
-            raise ConfigError(f"Profile.epochs: expected >= 1, got {self.epochs}")
-        if self.patience is not None and self.patience < 1:
-            raise ConfigError(f"Profile.patience: expected >= 1 or None, got {self.patience}")
-        if not 0 < self.bn_momentum < 1:
-            raise ConfigError(f"Profile.bn_momentum: expected in (0, 1), got {self.bn_momentum}")
-        if not self.width > 0 or any(w <= 0 for _, w in self.widths):
-            raise ConfigError(f"Profile {self.name!r}: widths must be > 0")
-
-    def width_for(self, model: str) -> float:
-        """The channel multiplier this profile uses for ``model``."""
-        return dict(self.widths).get(model, self.width)
-
-
-RECIPES: dict[str, Recipe] = {
-    # The seed's training: softmax over the training speakers, SGD 0.01 with
-    # momentum 0.9, batch 32, the one stored 3-s crop, per-frame normalisation
-    # (the seed's loader z-normalises every frame, whatever the features).
-    "reference": Recipe(name="reference", normalize="per_frame"),
-    # What current systems do (WeSpeaker, ECAPA recipes), scaled to small data:
-    # random 2-s crops every epoch, SpecAugment masks, AAM softmax (margin 0.2,
-    # scale 30), Adam with warm-up and cosine decay, statistics pooling where the
-    # model supports it. Normalisation stays per frame: per-utterance mean and
-    # variance normalisation was measured far worse on dev speakers (SE-ResNet,
-    # width 0.5, 8 epochs: dev EER 0.37 against 0.14 on the synthetic corpus,
-    # 0.37 against 0.089 on speechocean762), probably because the zero padding
-    # of short utterances in the reference's 3-s features dominates per-band
-    # statistics. "per_utterance" remains available for stores without padding.
-    "improved": Recipe(
-        name="improved", loss="aam", optimizer="adam", learning_rate=2e-3,
-        schedule="warmup_cosine", warmup_epochs=2, crop="random", crop_frames=200,
-        normalize="per_frame", spec_augment=True, pooling="stats",
-    ),
-}
-
-PROFILES: dict[str, Profile] = {
-    # Seconds: for tests. Tiny widths, two epochs.
-    "smoke": Profile(name="smoke", epochs=2, width=0.125, batch_size=16, max_dev_utterances=64,
-                     bn_momentum=0.5),
-    # The book's default on a 2-core CPU: minutes per model on the synthetic corpus.
-    "cpu": Profile(name="cpu", epochs=8, patience=4, width=0.5, widths=(("deepspeaker", 0.25),),
-                   max_dev_utterances=400, bn_momentum=0.9),
-    # Paper scale: the reference's epoch budget with early stopping on dev.
-    "gpu": Profile(name="gpu", epochs=300, patience=20, width=1.0, mixed_precision=True),
-}
-
-assert tuple(RECIPES) == registry.RECIPES and tuple(PROFILES) == registry.PROFILES
-
-
-def recipe_named(recipe: str | Recipe) -> Recipe:
-    """``recipe`` itself, or the registered recipe of that name.
-
-    Raises
-    ------
-    UnknownNameError
-        (a KeyError) for a name that is not registered; the message lists the valid ones.
-    """
-    if isinstance(recipe, Recipe):
-        return recipe
-    return RECIPES[registry.check_name("recipe", recipe, registry.RECIPES)]
-
-
-def profile_named(profile: str | Profile) -> Profile:
-    """``profile`` itself, or the registered profile of that name.
-
-    Raises
-    ------
-    UnknownNameError
-        (a KeyError) for a name that is not registered; the message lists the valid ones.
-    """
-    if isinstance(profile, Profile):
-        return profile
-    return PROFILES[registry.check_name("profile", profile, registry.PROFILES)]
-
-
-@dataclass(frozen=True)
-class TripletSettings:
-    """DeepSpeaker's second stage (:func:`speakerlib.train.finetune_triplet`): its own settings.
-
-    Attributes
-    ----------
-    epochs : int >= 1
-    margin : float >= 0
-        The cosine margin of :class:`speakerlib.models.losses.BatchHardTripletLoss`.
-    speakers_per_batch, utterances_per_speaker : int >= 2
-        P and K of the batches (:func:`speakerlib.models.losses.pk_batch_indices`).
-    learning_rate : float > 0
-        Adam's learning rate.
-    """
-
-    epochs: int = 5
-    margin: float = 0.1
-    speakers_per_batch: int = 8
-    utterances_per_speaker: int = 4
-    learning_rate: float = 1e-4
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"TripletSettings.epochs: expected >= 1, got {self.epochs}")
-        if not self.margin >= 0:
-            raise ConfigError(f"TripletSettings.margin: expected >= 0, got {self.margin}")
-        if self.speakers_per_batch < 2 or self.utterances_per_speaker < 2:
-            raise ConfigError(
-                f"TripletSettings: expected speakers_per_batch and utterances_per_speaker >= 2, got "
-                f"{self.speakers_per_batch} and {self.utterances_per_speaker}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"TripletSettings.learning_rate: expected > 0, got {self.learning_rate}")
+    n = max(features.win_samples, (frames - 1) * features.hop_samples)
+    while features.output_shape(n)[0] < frames:
+        n += 1
+    while n > features.win_samples and features.output_shape(n - 1)[0] >= frames:
+        n -= 1
+    return int(n)
 
 
 @dataclass(frozen=True)
@@ -334,12 +87,19 @@ class RunConfig:
         How the store was made: embedding new audio repeats it.
     speakers : tuple of str
         The training speakers; the class of speaker ``speakers[i]`` is ``i``.
-    stage : {"softmax", "triplet"}
+    stage : {"softmax", "triplet", "large_margin"}
         Which training stage made the run.
     base_run : str or None
         The run a later stage started from.
     triplet : TripletSettings or None
         The triplet stage's settings.
+    crop_samples : int or None [samples]
+        The training windows' length, for a store of audio (the fewest
+        samples whose features have ``crop_frames`` frames); None for a store
+        of features.
+    noise_dir, rir_dir : str or None
+        The MUSAN and OpenSLR 28 folders the augmentation draws from (None:
+        generated noise and simulated rooms only).
     """
 
     model: str
@@ -357,19 +117,22 @@ class RunConfig:
     stage: str = "softmax"
     base_run: str | None = None
     triplet: TripletSettings | None = None
+    crop_samples: int | None = None
+    noise_dir: str | None = None
+    rir_dir: str | None = None
 
     def __post_init__(self) -> None:
         registry.check_name("model", self.model, registry.MODELS)
         object.__setattr__(self, "speakers", tuple(str(s) for s in self.speakers))
-        if self.stage not in ("softmax", "triplet"):
-            raise ConfigError(f"RunConfig.stage: expected 'softmax' or 'triplet', got {self.stage!r}")
+        if self.stage not in STAGES:
+            raise ConfigError(f"RunConfig.stage: expected one of {STAGES}, got {self.stage!r}")
         if self.normalize not in registry.NORMALIZE_MODES:
             raise ConfigError(f"RunConfig.normalize: expected one of {registry.NORMALIZE_MODES}, "
                               f"got {self.normalize!r}")
 
     @classmethod
     def for_store(cls, store, *, model: str, recipe: Recipe, profile: Profile, seed: int,
-                  speakers: list[str]) -> RunConfig:
+                  speakers: list[str], noise_dir: str | None = None, rir_dir: str | None = None) -> RunConfig:
         """The configuration of a new run on ``store``: the one place its derived values are set.
 
         Parameters
@@ -380,9 +143,23 @@ class RunConfig:
             As :func:`speakerlib.train.train` takes them (objects, not names).
         speakers : list of str
             The training speakers, sorted.
+        noise_dir, rir_dir : str, optional
+            Folders of noise and impulse responses for the augmentation.
+
+        Raises
+        ------
+        TrainingError
+            A recipe with waveform augmentation on a store of features.
         """
         fixed = store.config.output_shape
         crop_frames = recipe.crop_frames or (fixed[0] if fixed else DEFAULT_EVAL_FRAMES)
+        audio = store.config.content == "audio"
+        if recipe.input == "audio" and not audio:
+            raise TrainingError(
+                f"recipe {recipe.name!r} trains on whole utterances of audio, but the store {store.path} holds "
+                "features. Prepare a store of audio for it (speakerlib prepare --content audio --features "
+                "logmel --mels 80, or PrepareConfig(content='audio')): speakerlib reproduce does."
+            )
         return cls(
             model=model, recipe=recipe, profile=profile, seed=int(seed),
             batch_size=int(profile.batch_size or recipe.batch_size),
@@ -391,6 +168,9 @@ class RunConfig:
             normalize=recipe.normalize or store.config.features.normalize,
             input_bins=int(store.index["num_bins"].iloc[0]),
             store=str(store.path), store_config=store.config, speakers=tuple(speakers),
+            crop_samples=samples_for_frames(store.config.features, crop_frames) if audio else None,
+            noise_dir=None if noise_dir is None else str(noise_dir),
+            rir_dir=None if rir_dir is None else str(rir_dir),
         )
 
     @property
@@ -400,8 +180,9 @@ class RunConfig:
 
     @property
     def pooling(self) -> str | None:
-        """The model's pooling: DeepSpeaker keeps its own temporal average (the paper's), the others take the recipe's."""
-        return None if self.model == "deepspeaker" else self.recipe.pooling
+        """The model's pooling: DeepSpeaker keeps its own temporal average (the paper's) and ECAPA-TDNN its
+        attentive statistics pooling; the others take the recipe's."""
+        return None if self.model in ("deepspeaker", "ecapa") else self.recipe.pooling
 
     @property
     def training_model_name(self) -> str:
@@ -410,12 +191,17 @@ class RunConfig:
             return f"{self.model}_embedding"
         return f"{self.model}_{self.recipe.name}_training"
 
+    @property
+    def num_classes(self) -> int:
+        """Classes of the classifier: the training speakers at every speed of the recipe."""
+        return len(self.speakers) * (1 + len(self.recipe.speed_factors))
+
     def to_dict(self) -> dict:
         """The JSON record of ``config.json`` (without the provenance keys written beside it)."""
         return {
             "stage": self.stage,
             "model": self.model,
-            "recipe": dataclasses.asdict(self.recipe),
+            "recipe": self.recipe.to_dict(),
             "profile": {**dataclasses.asdict(self.profile), "widths": [list(w) for w in self.profile.widths]},
             "seed": self.seed,
             "batch_size": self.batch_size,
@@ -428,6 +214,9 @@ class RunConfig:
             "speakers": list(self.speakers),
             "base_run": self.base_run,
             "triplet": None if self.triplet is None else dataclasses.asdict(self.triplet),
+            "crop_samples": self.crop_samples,
+            "noise_dir": self.noise_dir,
+            "rir_dir": self.rir_dir,
         }
 
     @classmethod
@@ -441,7 +230,7 @@ class RunConfig:
         """
         try:
             store_config = PrepareConfig.from_dict(record["store_config"])
-            recipe = Recipe(**record["recipe"])
+            recipe = Recipe.from_dict(record["recipe"])
             return cls(
                 model=record["model"], recipe=recipe, profile=Profile(**record["profile"]),
                 seed=int(record["seed"]), batch_size=int(record["batch_size"]),
@@ -450,6 +239,8 @@ class RunConfig:
                 store=str(record["store"]), store_config=store_config, speakers=tuple(record["speakers"]),
                 stage=record.get("stage", "softmax"), base_run=record.get("base_run"),
                 triplet=None if record.get("triplet") is None else TripletSettings(**record["triplet"]),
+                crop_samples=record.get("crop_samples"), noise_dir=record.get("noise_dir"),
+                rir_dir=record.get("rir_dir"),
             )
         except (KeyError, TypeError) as exc:
             raise ConfigError(

@@ -220,8 +220,11 @@ def save_model(model, path: Path) -> None:
         model.save(tmp)
 
 
-def load_checkpoint(path: Path, expected_name: str):
+def load_checkpoint(path: Path, expected_name: str, *, compile: bool = True):
     """Load a checkpoint written by :func:`save_model`, checking which model it holds.
+
+    ``compile=False`` loads the weights without the optimizer and loss (for a
+    stage that compiles its own, e.g. the large-margin fine-tune).
 
     Raises
     ------
@@ -229,7 +232,7 @@ def load_checkpoint(path: Path, expected_name: str):
         If the file cannot be read, or holds another model than ``expected_name``.
     """
     try:
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=True, compile=compile)
     except Exception as exc:
         raise CheckpointError(
             f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}). It is corrupted or "
@@ -427,7 +430,7 @@ def run_stage(run_dir: str | Path, config: RunConfig, stage: Stage, *, parts: pd
     finally:
         bar.close()
 
-    kept = load_checkpoint(run_dir / BEST_NAME, config.training_model_name)
+    kept = load_checkpoint(run_dir / BEST_NAME, config.training_model_name, compile=False)  # weights, to export
     save_model(stage.export(kept), run_dir / EMBEDDING_NAME)
     state["finished"] = True
     _write_progress(run_dir, state, history)

@@ -1,7 +1,9 @@
-"""The training stages: softmax-classifier training (:func:`train`) and the triplet fine-tune.
+"""The training stages: the classifier (:func:`train`), the large-margin and the triplet fine-tunes.
 
-Both run on the one run-folder lifecycle of :mod:`speakerlib.train.run_folder`;
-each supplies its model, one epoch of training, and its export.
+All run on the one run-folder lifecycle of :mod:`speakerlib.train.run_folder`;
+each supplies its model, one epoch of training, and its export. The two that
+train a classifier over the training speakers read their batches from
+:mod:`speakerlib.train.feeds` (features, or augmented audio).
 
 Honest model selection
 ----------------------
@@ -34,35 +36,32 @@ from speakerlib.data.splits import enrolment_split, speaker_rng, speaker_split
 from speakerlib.errors import FeatureError, TrainingError
 from speakerlib.evaluation.identification import nearest_centroid
 from speakerlib.evaluation.verification import all_pairs_eer
-from speakerlib.models.losses import BatchHardTripletLoss, pk_batch_indices
+from speakerlib.models.losses import AAMSoftmaxLoss, BatchHardTripletLoss, pk_batch_indices
 from speakerlib.store import FeatureStore, load_store
 from speakerlib.train.assemble import build_training_model, embedding_submodel
-from speakerlib.train.config import (
+from speakerlib.train.config import RunConfig
+from speakerlib.train.recipes import (
+    LargeMarginSettings,
     Profile,
     Recipe,
-    RunConfig,
     TripletSettings,
     profile_named,
     recipe_named,
 )
-from speakerlib.train.inputs import (
-    Frames,
-    batches_dataset,
-    epoch_batches,
-    fixed_crops,
-    load_frames,
-    train_dataset,
-)
+from speakerlib.train.feeds import dev_rows, epoch_feed, training_data, val_feed
+from speakerlib.train.inputs import Frames, batches_dataset, epoch_batches, fixed_crops, load_frames
 from speakerlib.train.run_folder import (
+    BEST_NAME,
     SPLIT_NAME,
     Stage,
     TrainResult,
+    load_checkpoint,
     load_embedding_model,
     load_run,
     run_stage,
 )
 
-__all__ = ["training_parts", "dev_metrics", "train", "finetune_triplet"]
+__all__ = ["training_parts", "dev_metrics", "margin_at", "train", "finetune_large_margin", "finetune_triplet"]
 
 
 def training_parts(index: pd.DataFrame, *, seed: int, val_fraction: float) -> pd.DataFrame:
@@ -122,14 +121,6 @@ def training_parts(index: pd.DataFrame, *, seed: int, val_fraction: float) -> pd
     return frame[["utt_id", "speaker", "split", "part"]].reset_index(drop=True)
 
 
-def _dev_rows(parts: pd.DataFrame, profile: Profile, seed: int) -> pd.DataFrame:
-    """The dev utterances scored after every epoch: all, or a seeded sample of ``max_dev_utterances``."""
-    rows = parts[parts["part"] == "dev"]
-    if profile.max_dev_utterances and len(rows) > profile.max_dev_utterances:
-        rows = rows.sample(profile.max_dev_utterances, random_state=seed).sort_index()
-    return rows
-
-
 def dev_metrics(embedding_model, data: Frames, speakers: np.ndarray, *, crop_frames: int,
                 normalize: str, seed: int) -> dict:
     """Dev EER and dev SI accuracy of an embedding model, scored by the evaluation code.
@@ -168,6 +159,33 @@ def dev_metrics(embedding_model, data: Frames, speakers: np.ndarray, *, crop_fra
     return {"dev_eer": all_pairs_eer(emb, table["speaker"].to_numpy()), "dev_si_accuracy": accuracy}
 
 
+def margin_at(recipe: Recipe, epoch: int) -> float:
+    """The AAM margin of epoch ``epoch`` (0-based): a linear warm-up over ``recipe.margin_warmup_epochs``.
+
+    >>> margin_at(Recipe(name="x", loss="aam", aam_margin=0.2, margin_warmup_epochs=4), 1)
+    0.05
+    """
+    if not recipe.margin_warmup_epochs:
+        return recipe.aam_margin
+    return recipe.aam_margin * min(1.0, epoch / recipe.margin_warmup_epochs)
+
+
+def _fit_classifier(model, data, config: RunConfig, *, epoch: int, crop_frames: int | None = None,
+                    margin: float | None = None) -> tuple[dict, int]:
+    """One epoch of a classifier stage: its batches from the feeds, its margin set first (AAM)."""
+    if margin is not None and isinstance(model.loss, AAMSoftmaxLoss):
+        model.loss.margin = margin
+    ds, samples = epoch_feed(data, config, epoch=epoch, crop_frames=crop_frames)
+    logs = model.fit(ds, validation_data=val_feed(data, config), epochs=epoch + 1, initial_epoch=epoch,
+                     shuffle=False, verbose=0).history
+    return {k: float(v[-1]) for k, v in logs.items()}, samples
+
+
+def _classifier_dev_metrics(model, data, config: RunConfig) -> dict:
+    return dev_metrics(embedding_submodel(model, config.model), data.dev, data.dev_speakers,
+                       crop_frames=config.eval_frames, normalize=config.normalize, seed=config.seed)
+
+
 def train(
     store,
     run_dir: str | Path,
@@ -179,6 +197,8 @@ def train(
     epochs: int | None = None,
     progress: bool = True,
     deterministic: bool = True,
+    noise_dir: str | Path | None = None,
+    rir_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train one model on a feature store; resume if the run folder holds an unfinished run.
 
@@ -209,6 +229,10 @@ def train(
         A progress bar over epochs with the latest metrics.
     deterministic : bool
         Enable TensorFlow's op determinism (same seed, same weights on CPU).
+    noise_dir, rir_dir : str or Path, optional
+        A MUSAN folder and an OpenSLR 28 (RIRS_NOISES) folder for a recipe with
+        waveform augmentation; without them it adds generated noise and babble,
+        and reverberates with simulated rooms.
 
     Returns
     -------
@@ -217,7 +241,8 @@ def train(
     Raises
     ------
     TrainingError
-        Too few speakers; a run folder made with another configuration; ``TF_CONFIG`` set.
+        Too few speakers; a run folder made with another configuration; ``TF_CONFIG`` set; a
+        recipe with waveform augmentation on a store of features.
     CheckpointError
         A resume whose checkpoint is missing, corrupted or from another model.
     FeatureError
@@ -236,26 +261,9 @@ def train(
     parts = training_parts(store.index, seed=seed, val_fraction=recipe.val_fraction)
     speakers = sorted(parts.loc[parts["part"] == "train", "speaker"].unique())
     config = RunConfig.for_store(store, model=model, recipe=recipe, profile=profile, seed=seed,
-                                 speakers=speakers)
-    label_of = {s: i for i, s in enumerate(speakers)}
-    rows = {part: parts[parts["part"] == part] for part in ("train", "val")}
-    train_data = load_frames(store, rows["train"]["utt_id"].tolist())
-    val_data = load_frames(store, rows["val"]["utt_id"].tolist())
-    dev = _dev_rows(parts, profile, seed)
-    dev_data = load_frames(store, dev["utt_id"].tolist())
-    train_labels = np.array([label_of[s] for s in rows["train"]["speaker"]])
-    val_labels = np.array([label_of[s] for s in rows["val"]["speaker"]])
-    steps = len(epoch_batches(len(train_data), config.batch_size, seed, 0))
-    val_ds = (fixed_crops(val_data, val_labels, crop_frames=config.crop_frames, normalize=config.normalize,
-                          batch_size=config.batch_size) if len(val_data) else None)
-
-    def fit_epoch(training_model, epoch: int) -> tuple[dict, int]:
-        ds, n_batches = train_dataset(train_data, train_labels, batch_size=config.batch_size,
-                                      crop_frames=config.crop_frames, random_crop=recipe.crop == "random",
-                                      normalize=config.normalize, seed=seed, epoch=epoch)
-        logs = training_model.fit(ds, validation_data=val_ds, epochs=epoch + 1, initial_epoch=epoch,
-                                  shuffle=False, verbose=0).history
-        return {k: float(v[-1]) for k, v in logs.items()}, n_batches * config.batch_size
+                                 speakers=speakers, noise_dir=noise_dir, rir_dir=rir_dir)
+    data = training_data(store, parts, config)
+    steps = len(epoch_batches(len(data.train), config.batch_size, seed, 0))
 
     def check_bins(training_model, path: Path) -> None:
         if training_model.input_shape[2] != config.input_bins:
@@ -264,16 +272,76 @@ def train(
 
     stage = Stage(
         name=f"{model}/{recipe.name}", epochs=profile.epochs, patience=profile.patience,
-        build=lambda: build_training_model(config, len(speakers), steps),
-        fit_epoch=fit_epoch,
-        dev_metrics=lambda m: dev_metrics(embedding_submodel(m, model), dev_data, dev["speaker"].to_numpy(),
-                                          crop_frames=config.eval_frames, normalize=config.normalize,
-                                          seed=seed),
+        build=lambda: build_training_model(config, config.num_classes, steps),
+        fit_epoch=lambda m, epoch: _fit_classifier(
+            m, data, config, epoch=epoch, margin=margin_at(recipe, epoch) if recipe.loss == "aam" else None),
+        dev_metrics=lambda m: _classifier_dev_metrics(m, data, config),
         export=lambda m: embedding_submodel(m, model),
         postfix=("loss", "accuracy", "dev_eer"),
     )
     return run_stage(run_dir, config, stage, parts=parts, progress=progress, deterministic=deterministic,
                      check_model=check_bins)
+
+
+def finetune_large_margin(run_dir: str | Path, *, settings: LargeMarginSettings | None = None,
+                          progress: bool = True) -> TrainResult:
+    """The large-margin fine-tune of a finished run: longer crops, a larger margin, a low learning rate.
+
+    The kept (best dev EER) training model of ``run_dir``, classifier
+    included, is trained further on the same speakers and batches as its run
+    (:mod:`speakerlib.train.feeds`), with crops of ``settings.crop_frames``,
+    the AAM softmax margin ``settings.margin`` and Adam at
+    ``settings.learning_rate``. Epoch 0, the starting point, counts: the
+    fine-tune only replaces it when it does better on the dev speakers.
+
+    The result is a run folder of its own, ``run_dir/large_margin``, with the
+    same files as a training run; it resumes after an interruption.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A finished :func:`train` run whose recipe has ``loss="aam"``.
+    settings : LargeMarginSettings, optional
+        Default: the run's recipe's ``large_margin``, else :class:`LargeMarginSettings`'s defaults.
+    progress : bool
+
+    Raises
+    ------
+    TrainingError
+        If the run is not finished or was trained with another loss than AAM softmax, or
+        the folder holds a fine-tune made with other settings.
+    """
+    base = load_run(run_dir)
+    if not base.state.get("finished"):
+        raise TrainingError(f"{base.run_dir} is not a finished run: finish it first (train resumes it).")
+    if base.config.recipe.loss != "aam":
+        raise TrainingError(
+            f"{base.run_dir} was trained with loss={base.config.recipe.loss!r}; the large-margin fine-tune "
+            "needs a cosine classifier: train with a recipe whose loss is 'aam' (improved, modern).")
+    settings = settings or base.config.recipe.large_margin or LargeMarginSettings()
+    config = dataclasses.replace(base.config, stage="large_margin", base_run=str(base.run_dir),
+                                 profile=dataclasses.replace(base.config.profile, epochs=settings.epochs),
+                                 recipe=dataclasses.replace(base.config.recipe, large_margin=settings))
+    store = load_store(config.store)
+    parts = pd.read_csv(base.run_dir / SPLIT_NAME, dtype={"utt_id": str, "speaker": str})
+    data = training_data(store, parts, config)
+
+    def build():
+        # the weights only: a fresh optimizer and the large-margin loss
+        model = load_checkpoint(base.run_dir / BEST_NAME, config.training_model_name, compile=False)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
+                      loss=AAMSoftmaxLoss(margin=settings.margin, scale=config.recipe.aam_scale),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        return model
+
+    stage = Stage(
+        name=f"{config.model}/large margin", epochs=settings.epochs, patience=None, build=build,
+        fit_epoch=lambda m, epoch: _fit_classifier(m, data, config, epoch=epoch, crop_frames=settings.crop_frames),
+        dev_metrics=lambda m: _classifier_dev_metrics(m, data, config),
+        export=lambda m: embedding_submodel(m, config.model), scores_start=True,
+        postfix=("loss", "accuracy", "dev_eer"),
+    )
+    return run_stage(base.run_dir / "large_margin", config, stage, parts=parts, progress=progress)
 
 
 def finetune_triplet(
@@ -346,7 +414,7 @@ def finetune_triplet(
     store = load_store(config.store)
     parts = pd.read_csv(base.run_dir / SPLIT_NAME, dtype={"utt_id": str, "speaker": str})
     train_rows = parts[parts["part"] == "train"]
-    dev = _dev_rows(parts, config.profile, seed)
+    dev = dev_rows(parts, config)
     train_data = load_frames(store, train_rows["utt_id"].tolist())
     dev_data = load_frames(store, dev["utt_id"].tolist())
     labels = np.array([config.speakers.index(s) for s in train_rows["speaker"]])

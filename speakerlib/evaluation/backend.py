@@ -1,0 +1,214 @@
+"""Back-ends trained on embeddings: an LDA projection, and the fusion of several systems.
+
+Speaker recognition systems rarely score raw front-end vectors. Two classical
+back-ends are trained here, on embeddings and the speaker labels of the
+*training* speakers only (or, for the fusion weights, the trials of the *dev*
+speakers), so that test speakers stay unseen:
+
+* :class:`LDAProjection`: linear discriminant analysis, the projection that
+  maximises between-speaker over within-speaker variance (Kaldi's x-vector
+  back-end uses it before PLDA). It turns statistics that mix speaker,
+  channel and content, such as MFCC means and deviations, into directions
+  that separate speakers.
+* :func:`fusion_weights` and :func:`fuse`: the score-level fusion of several
+  systems. A logistic regression on the dev trials' cosine scores (the
+  classic linear fusion of speaker recognition, as in FoCal and BOSARIS)
+  gives each system a weight; :func:`fuse` builds one embedding per
+  utterance whose cosine is the weighted sum of the systems' cosines, so the
+  fused system is scored by the same protocols, on the same trials, as any
+  other.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from speakerlib._io import atomic_path
+from speakerlib.errors import ConfigError, EmbeddingFileError, ScoreError
+from speakerlib.evaluation.embeddings import align, l2_normalize
+from speakerlib.evaluation.verification import score_trials
+
+__all__ = ["LDAProjection", "fusion_weights", "fuse", "scores_of"]
+
+
+@dataclass(frozen=True)
+class LDAProjection:
+    """A linear discriminant analysis projection (fit with :meth:`fit`, applied with :meth:`transform`).
+
+    Attributes
+    ----------
+    mean : np.ndarray [shape=(d,), dtype=float64]
+        Per-dimension mean of the training embeddings (subtracted first).
+    scale : np.ndarray [shape=(d,), dtype=float64]
+        Their per-dimension standard deviation (divided by next; 1 where it is 0).
+    centre : np.ndarray [shape=(d,), dtype=float64]
+        The standardised training embeddings' overall mean, as the LDA saw it.
+    scalings : np.ndarray [shape=(d, k), dtype=float64]
+        The ``k`` discriminant directions, most discriminant first.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    centre: np.ndarray
+    scalings: np.ndarray
+
+    @classmethod
+    def fit(cls, X: ArrayLike, speakers: ArrayLike, *, dims: int) -> LDAProjection:
+        """Fit on training embeddings and their speakers.
+
+        Parameters
+        ----------
+        X : array_like [shape=(n, d)]
+            Embeddings of the training speakers' utterances.
+        speakers : array_like [shape=(n,)]
+            Their speakers (at least ``dims + 1`` of them).
+        dims : int >= 1
+            Directions kept, at most ``min(d, speakers - 1)``.
+
+        Raises
+        ------
+        ConfigError
+            If ``dims`` is out of range for the data.
+        ScoreError
+            If ``X`` is not a finite matrix with one speaker per row.
+        """
+        # scikit-learn is imported here, not at the top: it is slow to import and only fitting needs it.
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        matrix = np.asarray(X, dtype=np.float64)
+        speakers = np.asarray(speakers)
+        if matrix.ndim != 2 or matrix.shape[0] != speakers.shape[0] or not np.isfinite(matrix).all():
+            raise ScoreError(f"LDAProjection.fit: expected finite embeddings (n, d) and n speakers, found "
+                             f"shape {matrix.shape} and {speakers.shape[0]} speakers.")
+        limit = min(matrix.shape[1], len(np.unique(speakers)) - 1)
+        if not 1 <= dims <= limit:
+            raise ConfigError(f"LDAProjection.fit: expected 1 <= dims <= {limit} (the embedding size and the "
+                              f"number of training speakers minus one bound it), got {dims}.")
+        mean, scale = matrix.mean(axis=0), matrix.std(axis=0)
+        scale[scale == 0] = 1.0
+        standard = (matrix - mean) / scale
+        lda = LinearDiscriminantAnalysis(n_components=dims, solver="svd").fit(standard, speakers)
+        return cls(mean, scale, np.asarray(lda.xbar_, dtype=np.float64),
+                   np.asarray(lda.scalings_[:, :dims], dtype=np.float64))
+
+    @property
+    def dims(self) -> int:
+        """Directions kept."""
+        return int(self.scalings.shape[1])
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        """Project embeddings ``(n, d)`` to ``(n, dims)`` float64 (what scikit-learn's ``transform`` gives)."""
+        matrix = np.asarray(X, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != self.mean.shape[0]:
+            raise ScoreError(f"LDAProjection.transform: expected embeddings of shape (n, {self.mean.shape[0]}), "
+                             f"found {matrix.shape}.")
+        return ((matrix - self.mean) / self.scale - self.centre) @ self.scalings
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the projection as a ``.npz`` (no pickle), atomically; return ``path``."""
+        path = Path(path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, allow_pickle=False, mean=self.mean, scale=self.scale, centre=self.centre,
+                     scalings=self.scalings)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> LDAProjection:
+        """Read a projection written by :meth:`save`.
+
+        Raises
+        ------
+        EmbeddingFileError
+            If the file is missing or lacks an array.
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(data["mean"], data["scale"], data["centre"], data["scalings"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise EmbeddingFileError(f"{path}: expected an LDA projection written by LDAProjection.save, "
+                                     f"could not read it ({exc}). Fit it again.") from exc
+
+
+def fusion_weights(scores: ArrayLike, labels: ArrayLike) -> np.ndarray:
+    """The weights of a linear fusion of systems, from their scores of the same (dev) trials.
+
+    A logistic regression of the labels on the scores (unregularised in
+    practice: ``C=1e4``) is the linear fusion that minimises the
+    cross-entropy of the fused scores; its coefficients are the weights. A
+    system whose coefficient comes out negative (it only adds noise once the
+    others are known) gets weight 0. The weights are scaled to sum to 1.
+
+    Parameters
+    ----------
+    scores : array_like [shape=(n_trials, n_systems)]
+        Each system's score (cosine) of each trial.
+    labels : array_like [shape=(n_trials,)]
+        1 target, 0 non-target; both present.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_systems,), dtype=float64]
+        Non-negative weights summing to 1.
+
+    Raises
+    ------
+    ScoreError
+        Bad shapes, non-finite scores, or no positive weight at all.
+    """
+    from sklearn.linear_model import LogisticRegression  # slow to import; only fitting needs it
+
+    S = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels).astype(int)
+    if S.ndim != 2 or S.shape[0] != y.shape[0] or not np.isfinite(S).all():
+        raise ScoreError(f"fusion_weights: expected finite scores (n_trials, n_systems) and one label per "
+                         f"trial, found shape {S.shape} and {y.shape[0]} labels.")
+    if len(np.unique(y)) != 2:
+        raise ScoreError("fusion_weights: expected target and non-target trials, found one class only.")
+    model = LogisticRegression(C=1e4, max_iter=1000).fit(S, y)
+    weights = np.maximum(model.coef_[0], 0.0)
+    if not weights.sum() > 0:
+        raise ScoreError("fusion_weights: every system got a negative weight; the scores are not "
+                         "informative on these trials.")
+    return weights / weights.sum()
+
+
+def fuse(systems: Sequence[tuple[Sequence[str], ArrayLike]], weights: ArrayLike,
+         ids: Sequence[str]) -> np.ndarray:
+    """One embedding per utterance whose cosines are the weighted sums of the systems' cosines.
+
+    Each system's embeddings are length-normalised and scaled by the square
+    root of its weight, then concatenated: with weights summing to 1 the
+    result has unit length, and the dot product of two results is
+    ``sum_i w_i cos_i``.
+
+    Parameters
+    ----------
+    systems : sequence of (ids, X)
+        Each system's embedding table (any row order).
+    weights : array_like [shape=(n_systems,)]
+        Non-negative, summing to 1 (:func:`fusion_weights`).
+    ids : sequence of str
+        The utterances wanted, in order (every system must have them).
+
+    Returns
+    -------
+    np.ndarray [shape=(len(ids), sum of the systems' dims), dtype=float32]
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(systems),) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
+        raise ConfigError(f"fuse: expected {len(systems)} non-negative weights summing to 1, got {w.tolist()}.")
+    parts = [np.sqrt(weight) * l2_normalize(align(system_ids, X, ids), what="a fused system's embeddings")
+             for (system_ids, X), weight in zip(systems, w)]
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def scores_of(trials, systems: Mapping[str, tuple[Sequence[str], ArrayLike]]) -> np.ndarray:
+    """Each system's cosine score of each trial: ``(n_trials, n_systems)``, systems in mapping order."""
+    return np.stack([score_trials(trials, ids, X) for ids, X in systems.values()], axis=1)

