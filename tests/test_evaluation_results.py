@@ -7,7 +7,7 @@ import doctest
 import pytest
 
 from speakerlib.evaluation import results
-from speakerlib.evaluation.results import ablation_table, peers_summary, peers_table
+from speakerlib.evaluation.results import ablation_table, peers_summary, peers_table, scoring_table
 
 
 def _system(name, eer, si, **extra):
@@ -50,3 +50,20 @@ def test_ablation_table_reads_rows_with_and_without_training_figures():
     table = ablation_table(record)
     assert table.loc["modern", "dev EER [%]"] == pytest.approx(10.1)
     assert table.loc["modern", "best epoch"] == "6/8" and table.loc["modern, scored with AS-norm", "best epoch"] == ""
+
+
+def test_scoring_table_puts_as_norm_beside_cosine_for_runs_and_systems():
+    def protocols(eer, as_norm=None):
+        p = {"sv": {"eer": eer, "min_dcf_0.01": 0.5, "dev_eer": eer}}
+        if as_norm is not None:
+            p["sv-as-norm"] = {"eer": as_norm, "min_dcf_0.01": 0.4}
+        return p
+    record = {"as_norm_top_k": 100,
+              "runs": [{"model": "seresnet", "recipe": "modern", "protocols": protocols(0.06, 0.05)},
+                       {"model": "ecapa", "recipe": "modern", "protocols": protocols(0.07)}],
+              "systems": [{"name": "mfcc-lda", "protocols": protocols(0.064, 0.0515)}]}
+    table = scoring_table(record)
+    assert list(table.index) == [("seresnet", "modern"), ("mfcc-lda", "system")]
+    assert table.loc[("mfcc-lda", "system"), "AS-norm (top 100): SV EER [%]"] == pytest.approx(5.15)
+    assert table.loc[("seresnet", "modern"), "cosine: SV EER [%]"] == pytest.approx(6.0)
+    assert scoring_table({"runs": [record["runs"][1]]}) is None

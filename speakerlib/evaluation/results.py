@@ -32,6 +32,7 @@ __all__ = [
     "chosen_run_summary",
     "run_figures",
     "per_group_table",
+    "scoring_table",
     "ablation_table",
     "peers_table",
     "peers_summary",
@@ -201,6 +202,32 @@ def per_group_table(record: dict) -> pd.DataFrame | None:
         return None
     return pd.DataFrame(rows).pivot_table(index=["model", "recipe"], columns=["group", "value"],
                                           values="top-1 [%]")
+
+
+def scoring_table(record: dict) -> pd.DataFrame | None:
+    """Plain cosine beside AS-norm (protocols ``sv`` and ``sv-as-norm``) for every run and system; None without AS-norm.
+
+    Columns: SV EER [%] and minDCF at 0.01 for each scoring, and the AS-norm
+    cohort's top k (``record["as_norm_top_k"]``).
+
+    Examples
+    --------
+    >>> run = {"model": "m", "recipe": "r", "protocols": {"sv": {"eer": 0.1, "min_dcf_0.01": 0.5},
+    ...        "sv-as-norm": {"eer": 0.08, "min_dcf_0.01": 0.4}}}
+    >>> scoring_table({"runs": [run], "as_norm_top_k": 100}).iloc[0].tolist()
+    [10.0, 0.5, 8.0, 0.4]
+    """
+    entries = [e for e in _entries(record) if "sv-as-norm" in e["protocols"]]
+    if not entries:
+        return None
+    top_k = record.get("as_norm_top_k")
+    return pd.DataFrame([{
+        "model": e["model"], "recipe": e["recipe"],
+        "cosine: SV EER [%]": _pct(e["protocols"]["sv"]["eer"]),
+        "cosine: minDCF 0.01": e["protocols"]["sv"]["min_dcf_0.01"],
+        f"AS-norm (top {top_k}): SV EER [%]": _pct(e["protocols"]["sv-as-norm"]["eer"]),
+        f"AS-norm (top {top_k}): minDCF 0.01": e["protocols"]["sv-as-norm"]["min_dcf_0.01"],
+    } for e in entries]).set_index(["model", "recipe"])
 
 
 def ablation_table(record: dict) -> pd.DataFrame:
