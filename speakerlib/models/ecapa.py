@@ -86,8 +86,10 @@ from speakerlib.errors import ModelConfigError
 from speakerlib.models.layers import (
     POOLINGS,
     StatisticsPooling,
+    check_input_shape,
     check_pooling,
     kernel_regularizer,
+    min_input_size,
     scale_channels,
 )
 
@@ -131,7 +133,7 @@ BLOCK_KERNEL = 3
 #: Dilations of the three SE-Res2Blocks.
 BLOCK_DILATIONS = (2, 3, 4)
 #: Fewest frames the model accepts (it has no stride).
-MIN_FRAMES = 1
+MIN_FRAMES = min_input_size(1)  # no stride: one frame is enough (what check_input_shape asks)
 
 
 def receptive_field() -> int:
@@ -340,38 +342,6 @@ class AttentiveStatisticsPooling(keras.layers.Layer):
 # ----------------------------------------------------------------------------
 
 
-def _check_input_shape(input_shape) -> tuple[int | None, int, int]:
-    where = "build_embedding_model('ecapa')"
-    expected = (
-        f"expected input_shape (frames, bins, 1) with frames None or an int >= {MIN_FRAMES} "
-        f"and bins an int >= 1 (ECAPA-TDNN takes the bins as the channels of 1-D "
-        f"convolutions over time and has no stride)"
-    )
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        raise ModelConfigError(f"{where}: {expected}, got {input_shape!r}") from None
-    if len(shape) != 3:
-        raise ModelConfigError(
-            f"{where}: {expected}, got {shape!r} ({len(shape)}-D); features of shape "
-            f"(frames, bins) need a trailing channel axis: (frames, bins, 1)"
-        )
-    frames, bins, channels = shape
-    if channels != 1:
-        raise ModelConfigError(
-            f"{where}: {expected}, got {channels!r} channels in {shape!r}; the models take "
-            f"one feature map (time first, frequency second, one channel)"
-        )
-    if bins is None or not is_int(bins) or bins < 1:
-        raise ModelConfigError(
-            f"{where}: {expected}, got bins={bins!r} in {shape!r}"
-            + ("; the number of bins must be known" if bins is None else "")
-        )
-    if frames is not None and (not is_int(frames) or frames < MIN_FRAMES):
-        raise ModelConfigError(f"{where}: {expected}, got frames={frames!r} in {shape!r}")
-    return (None if frames is None else int(frames), int(bins), 1)
-
-
 def _conv_relu_bn(
     x, filters: int, kernel: int, dilation: int, regularizer, prefix: str, suffix: str = ""
 ):
@@ -496,7 +466,8 @@ def build_ecapa(
     ModelConfigError
         (a ValueError) for a bad input shape, pooling or a width under 0.0073.
     """
-    shape = _check_input_shape(input_shape)
+    shape = check_input_shape("ecapa", input_shape, min_bins=1, reason=(
+        "ECAPA-TDNN takes the bins as the channels of 1-D convolutions over time and has no stride"))
     pooling = check_pooling("ecapa", pooling, POOLINGS)
     sizes = ecapa_channels(width)
     channels = sizes["channels"]

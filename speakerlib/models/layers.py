@@ -379,7 +379,8 @@ def min_input_size(total_stride: int) -> int:
     return total_stride // 2 + 1
 
 
-def check_input_shape(model: str, input_shape, *, total_stride: int) -> tuple[int | None, int, int]:
+def check_input_shape(model: str, input_shape, *, total_stride: int = 1, min_bins: int | None = None,
+                      reason: str | None = None) -> tuple[int | None, int, int]:
     """Validate ``(frames, bins, 1)`` and return it as a tuple.
 
     Parameters
@@ -390,7 +391,12 @@ def check_input_shape(model: str, input_shape, *, total_stride: int) -> tuple[in
         ``frames`` an int or None (variable length), ``bins`` an int, channels 1.
     total_stride : int
         The model's downsampling along each axis; frames and bins must be at
-        least :func:`min_input_size` of it.
+        least :func:`min_input_size` of it (1 for a model without a stride).
+    min_bins : int, optional
+        The fewest bins, when it is not :func:`min_input_size` (a model that
+        takes the bins as channels, like ECAPA-TDNN: 1).
+    reason : str, optional
+        Why, in the message (default: the downsampling).
 
     Returns
     -------
@@ -402,9 +408,11 @@ def check_input_shape(model: str, input_shape, *, total_stride: int) -> tuple[in
         (a ValueError) naming the expected and found shape.
     """
     min_size = min_input_size(total_stride)
+    min_bins = min_size if min_bins is None else min_bins
+    reason = reason or f"the model downsamples both by {total_stride}"
     expected = (
         f"expected input_shape (frames, bins, 1) with frames None or an int >= {min_size} "
-        f"and bins an int >= {min_size} (the model downsamples both by {total_stride})"
+        f"and bins an int >= {min_bins} ({reason})"
     )
     where = f"build_embedding_model({model!r})"
     try:
@@ -423,7 +431,7 @@ def check_input_shape(model: str, input_shape, *, total_stride: int) -> tuple[in
             f"{where}: {expected}, got {channels!r} channels in {shape!r}; the models take "
             f"one feature map (time first, frequency second, one channel)"
         )
-    if bins is None or not is_int(bins) or bins < min_size:
+    if bins is None or not is_int(bins) or bins < min_bins:
         raise ModelConfigError(
             f"{where}: {expected}, got bins={bins!r} in {shape!r}"
             + ("; the number of bins must be known" if bins is None else "")
