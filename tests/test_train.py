@@ -6,15 +6,14 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from child_runs import kill_after_first_epoch
 
 pytest.importorskip("tensorflow")
 
@@ -203,20 +202,8 @@ def test_killed_run_resumes_from_its_last_epoch_and_matches_an_uninterrupted_one
     profile = Profile(name="test", epochs=3, width=0.125, batch_size=16, max_dev_utterances=40,
                   bn_momentum=0.5)
     killed = tmp_path / "killed"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(store), str(killed)], env=env,
-                             start_new_session=True)
     state = killed / "state.json"
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline and child.poll() is None:
-            if state.is_file() and json.loads(state.read_text())["epochs_done"] >= 1:
-                break
-            time.sleep(0.2)
-    finally:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-    done = json.loads(state.read_text())["epochs_done"]
+    done = kill_after_first_epoch(_CHILD, [str(store), str(killed)], state, timeout_s=300)
     assert 1 <= done < 3, "the child should have been killed part-way"
     resumed = train(store, killed, model="seresnet", recipe="improved", profile=profile, seed=1,
                     progress=False)

@@ -4,15 +4,10 @@ the large-margin stage; all deterministic for a seed and resumable."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
+from child_runs import kill_after_first_epoch
 
 pytest.importorskip("tensorflow")
 
@@ -153,19 +148,8 @@ def test_a_killed_large_margin_stage_resumes_to_the_same_weights(modern_run, tmp
     killed, straight = tmp_path / "killed", tmp_path / "straight"
     for folder in (killed, straight):
         shutil.copytree(modern_run.run_dir, folder, ignore=shutil.ignore_patterns("large_margin"))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(killed)], env=env, start_new_session=True)
     state = killed / "large_margin" / "state.json"
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline and child.poll() is None:
-            if state.is_file() and json.loads(state.read_text())["epochs_done"] >= 1:
-                break
-            time.sleep(0.2)
-    finally:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-    done = json.loads(state.read_text())["epochs_done"]
+    done = kill_after_first_epoch(_CHILD, [str(killed)], state, timeout_s=600)
     assert 1 <= done < 3, "the child should have been killed part-way"
     resumed = finetune_large_margin(killed, settings=settings, progress=False)
     assert resumed.state["resumed_from"] == done
