@@ -54,10 +54,8 @@ def variants(recipe_name: str) -> dict:
     return {
         "modern": modern,
         "improved recipe, on whole utterances": dataclasses.replace(improved, name="improved_whole"),
-        "modern, no augmentation or speed perturbation": dataclasses.replace(
-            modern, name="modern_noaug",
-            augmentation=dataclasses.replace(augmentation, noise_probability=0.0, babble_probability=0.0,
-                                             reverb_probability=0.0, speed_factors=(1.0,))),
+        # the registered recipe, so the run `speakerlib reproduce` made of it is reused
+        "modern, no augmentation (modern_noaug)": RECIPES["modern_noaug"],
         "modern, no noise or babble": dataclasses.replace(
             modern, name="modern_nonoise",
             augmentation=dataclasses.replace(augmentation, noise_probability=0.0, babble_probability=0.0)),
@@ -130,7 +128,7 @@ def main() -> None:
             continue
         run_dir = runs_root / f"{args.model}-{recipe.name}"
         shared = Layout(args.features.parent).run(args.model, recipe.name)
-        if recipe.name in ("reference", "improved", "modern") and _same_run(shared, recipe, args.profile):
+        if recipe.name in ("reference", "improved", "modern", "modern_noaug") and _same_run(shared, recipe, args.profile):
             run_dir = shared  # the run `speakerlib reproduce` made: same store, recipe and profile
         result = train(store, run_dir, model=args.model, recipe=recipe, profile=args.profile, seed=args.seed)
         if recipe.large_margin is not None:
