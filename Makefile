@@ -2,12 +2,12 @@
 #   make book   build the book (executes every notebook on the synthetic default corpus)
 #   make test   run the whole test suite (unit tests + notebooks under nbval)
 # Both create a virtual environment in .venv on first use and reuse it after.
-# On a machine with a CUDA GPU: make EXTRAS=gpu,book,dev book
+# On a machine with a CUDA GPU: make EXTRAS=gpu,book,dev,export book
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
-EXTRAS ?= cpu,book,dev
+EXTRAS ?= cpu,book,dev,export
 comma := ,
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))

@@ -3,7 +3,7 @@
 A reader walks the pipeline in this order, one chapter each::
 
     data (corpora, manifests, splits) -> audio -> vad -> framing -> features
-    -> store -> models -> train -> embed -> evaluate
+    -> store -> models -> train -> embed -> evaluate -> use
 
 and the package has one home for each stage. Its modules are layered: a module
 imports only from its own layer and the ones before it (``tests/test_layout.py``
@@ -30,6 +30,8 @@ evaluation         :mod:`speakerlib.evaluation`: metrics and protocols on embedd
 models             :mod:`speakerlib.models`: architectures, losses, augmentation
 train              :mod:`speakerlib.train`: recipes, profiles, stages, run folders
 embed              :mod:`speakerlib.embed`
+inference          :mod:`speakerlib.inference`: a trained model on your own recordings
+                   (encoder, calibration, speaker database)
 top                :mod:`speakerlib.baseline`, :mod:`speakerlib.reproduce`, :mod:`speakerlib.cli`
 =================  =========================================================
 

@@ -31,7 +31,7 @@ from speakerlib.store import FeatureStore, load_store
 from speakerlib.train.config import RunConfig
 from speakerlib.train.run_folder import load_embedding_model
 
-__all__ = ["WHOLE_MIN_FRAMES", "crop_indices", "embed_features", "embed_store", "embed_manifest",
+__all__ = ["WHOLE_MIN_FRAMES", "crop_indices", "default_crops", "embed_features", "embed_store", "embed_manifest",
            "load_embedding_model"]
 
 #: The fewest frames a whole utterance is embedded from (shorter ones repeat): the ResNets' strides need 17.
@@ -156,12 +156,23 @@ def _run_dir(run_or_file: str | Path) -> Path:
     return path.parent if path.is_file() else path
 
 
-def _crops(config: RunConfig, store, num_crops: int | None, crop_frames: int | None) -> tuple[int | None, int]:
-    """Frames per crop and crops per utterance: the run's evaluation crop, one for a fixed-length store;
-    whole utterances (None) from a store of audio."""
-    if crop_frames is None and num_crops is None and store.config.content == "audio":
+def default_crops(config: RunConfig, store_config, num_crops: int | None = None,
+                  crop_frames: int | None = None) -> tuple[int | None, int]:
+    """Frames per crop and crops per utterance a run's model is given by default.
+
+    Whole utterances (``(None, 1)``) from a store of audio; from a store of
+    features the run's ``eval_frames``, one crop for a fixed-length store and three
+    for a variable-length one. ``num_crops`` and ``crop_frames`` override them.
+
+    Parameters
+    ----------
+    config : RunConfig
+    store_config : PrepareConfig
+        The settings of the store the utterances come from.
+    """
+    if crop_frames is None and num_crops is None and store_config.content == "audio":
         return None, 1
-    return int(crop_frames or config.eval_frames), int(num_crops or (1 if store.config.output_shape else 3))
+    return int(crop_frames or config.eval_frames), int(num_crops or (1 if store_config.output_shape else 3))
 
 
 def embed_store(run_dir: str | Path, store, ids: list[str] | None = None, *,
@@ -192,7 +203,7 @@ def embed_store(run_dir: str | Path, store, ids: list[str] | None = None, *,
     config = RunConfig.read(run_dir)
     store = store if isinstance(store, FeatureStore) else load_store(store)
     ids = store.ids if ids is None else list(ids)
-    frames, crops = _crops(config, store, num_crops, crop_frames)
+    frames, crops = default_crops(config, store.config, num_crops, crop_frames)
     model = load_embedding_model(run_dir)
     feats = store.features(ids, normalize=False)
     emb = embed_features(model, feats, normalize=config.normalize, crop_frames=frames,

@@ -52,6 +52,10 @@ __all__ = [
     "TrialListError",
     "ScoreError",
     "ProtocolError",
+    "CalibrationError",
+    # using a model
+    "SpeakerDatabaseError",
+    "ModelMismatchError",
 ]
 
 
@@ -186,3 +190,19 @@ class ScoreError(EvaluationError):
 class ProtocolError(EvaluationError):
     """An evaluation protocol cannot be run as asked (for example more enrolled
     speakers than the set holds)."""
+
+
+class CalibrationError(EvaluationError):
+    """Scores cannot be turned into log-likelihood ratios: the model has no calibration
+    (it was never fitted on dev trials) or its calibration does not fit the model."""
+
+
+# --------------------------------------------------------------------------- using a model
+class SpeakerDatabaseError(SpeakerlibError):
+    """A speaker database cannot be used as asked: an empty enrolment, a name enrolled twice,
+    an unknown name, nobody enrolled, an unreadable database folder."""
+
+
+class ModelMismatchError(SpeakerDatabaseError):
+    """A speaker database was made with another model than the one asked to use it: the
+    embeddings of two models cannot be compared."""

@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 # pandas is imported where it is used, not here: the worker processes import this
 # module and never need it, and a spawned worker starts about 0.4 s sooner without it.
 
-__all__ = ["PrepareSummary", "prepare"]
+__all__ = ["PrepareSummary", "UtteranceContent", "prepare", "utterance_content"]
 
 _REJECT_COLUMNS = ["utt_id", "path", "error", "reason"]
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -178,14 +178,56 @@ def _existing(target: Path, utt_id: str, config: PrepareConfig) -> dict | None:
     return _index_row(meta, shape, segments.shape[0], config)
 
 
-def _compute(utt_id: str, path: str, config: PrepareConfig) -> tuple[np.ndarray, dict, np.ndarray]:
-    """What the store keeps of one file (its features, or its audio after VAD), its metadata and VAD
-    segments; raises SpeakerlibError subclasses."""
+@dataclass(frozen=True)
+class UtteranceContent:
+    """What a store keeps of one utterance's samples (:func:`utterance_content`).
+
+    Attributes
+    ----------
+    kept : np.ndarray [shape=(samples,) for a store of audio, (frames, bins) else, dtype=float32]
+        The audio after VAD (and fixed length, if the config has one), or its features.
+    segments_s : np.ndarray [shape=(segments, 2), dtype=float64]
+        Start and end [s] of each speech segment VAD kept (the whole signal without VAD).
+    speech_s : float
+        Seconds of speech VAD kept, before padding or cropping.
+    num_samples : int
+        Samples after fixing the length.
+    padded, cropped : bool
+        Whether fixing the length padded or cropped the speech.
+    """
+
+    kept: np.ndarray
+    segments_s: np.ndarray
+    speech_s: float
+    num_samples: int
+    padded: bool
+    cropped: bool
+
+
+def utterance_content(y: np.ndarray, config: PrepareConfig) -> UtteranceContent:
+    """Take mono samples through a store's pipeline: VAD, fixed length, then features (or not).
+
+    The same steps :func:`prepare` applies to every file, on samples already
+    read (so that a recording in memory is treated exactly as a stored one).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(samples,), dtype=float32]
+        Mono samples in [-1, 1] at ``config.sample_rate_hz``.
+    config : PrepareConfig
+
+    Returns
+    -------
+    UtteranceContent
+
+    Raises
+    ------
+    NothingLeftAfterVadError
+        If VAD finds no speech.
+    AudioTooShortError
+        If what is left is shorter than one feature frame.
+    """
     rate = config.sample_rate_hz
-    with warnings.catch_warnings():
-        # recorded per utterance and summarised once by prepare(): no warning per file
-        warnings.simplefilter("ignore", AudioConversionWarning)
-        y, report = load_audio(path, sample_rate_hz=rate, mono=True)
     if config.vad is not None:
         result = vad(y, sample_rate_hz=rate, config=config.vad)
         speech, segments = result.audio, result.segments_s
@@ -202,12 +244,26 @@ def _compute(utt_id: str, path: str, config: PrepareConfig) -> tuple[np.ndarray,
         config.features.output_shape(kept.size)  # raises AudioTooShortError for less than one frame
     else:
         kept = compute_features(fixed, config.stored_features)
+    return UtteranceContent(kept=kept, segments_s=np.asarray(segments, dtype=np.float64).reshape(-1, 2),
+                            speech_s=float(speech.size / rate), num_samples=int(fixed.size),
+                            padded=bool(padded), cropped=bool(cropped))
+
+
+def _compute(utt_id: str, path: str, config: PrepareConfig) -> tuple[np.ndarray, dict, np.ndarray]:
+    """What the store keeps of one file (its features, or its audio after VAD), its metadata and VAD
+    segments; raises SpeakerlibError subclasses."""
+    rate = config.sample_rate_hz
+    with warnings.catch_warnings():
+        # recorded per utterance and summarised once by prepare(): no warning per file
+        warnings.simplefilter("ignore", AudioConversionWarning)
+        y, report = load_audio(path, sample_rate_hz=rate, mono=True)
+    content = utterance_content(y, config)
     meta = {
         "audio_s": float(y.size / rate),
-        "speech_s": float(speech.size / rate),
-        "num_samples": int(fixed.size),
-        "padded": bool(padded),
-        "cropped": bool(cropped),
+        "speech_s": content.speech_s,
+        "num_samples": content.num_samples,
+        "padded": content.padded,
+        "cropped": content.cropped,
         "resampled": bool(report.resampled),
         "downmixed": bool(report.downmixed),
         "original_sample_rate_hz": int(report.original_sample_rate_hz),
@@ -216,7 +272,7 @@ def _compute(utt_id: str, path: str, config: PrepareConfig) -> tuple[np.ndarray,
         "conversions": "; ".join(report.changes),
         "decoder": str(report.decoder),
     }
-    return kept, meta, np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    return content.kept, meta, content.segments_s
 
 
 def _write_utterance(target: Path, utt_id: str, path: str, kept: np.ndarray, meta: dict,

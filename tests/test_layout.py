@@ -4,7 +4,7 @@ modules stay short, and run configs are read as typed objects.
 The layers, in the order a module may import from (``speakerlib/__init__.py`` says the same):
 foundation (errors; registry, seeds, _io, _checks, _tensorflow, paths), audio, data, vad, framing and
 augmentation, features,
-store, prepare, evaluation, models, train, embed, baseline, reproduce, cli.
+store, prepare, evaluation, models, train, embed, inference, baseline, reproduce, cli.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("speakerlib.models",),
     ("speakerlib.train",),
     ("speakerlib.embed",),
+    ("speakerlib.inference",),
     ("speakerlib.baseline",),
     ("speakerlib.reproduce",),
     ("speakerlib.cli", "speakerlib.__main__"),

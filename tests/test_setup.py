@@ -58,7 +58,7 @@ def _extras_of_editable_line(environment):
 
 def test_environment_installs_what_pyproject_lists(pyproject, environment):
     extras = _extras_of_editable_line(environment)
-    assert extras == {"cpu", "book", "dev"}
+    assert extras == {"cpu", "book", "dev", "export"}
     wanted = _pyproject_requirements(pyproject, sorted(extras))
     conda, pip = _environment_requirements(environment)
     both = set(conda) & set(pip)
@@ -89,7 +89,7 @@ def test_tensorflow_only_through_cpu_or_gpu_extra(pyproject):
 
 def test_make_default_extras_are_cpu_only(project_root):
     makefile = (project_root / "Makefile").read_text()
-    assert re.search(r"^EXTRAS \?= cpu,book,dev$", makefile, re.M)
+    assert re.search(r"^EXTRAS \?= cpu,book,dev,export$", makefile, re.M)
 
 
 def test_ci_runs_the_readme_test_command(project_root):
