@@ -32,7 +32,8 @@ train              :mod:`speakerlib.train`: recipes, profiles, stages, run folde
 embed              :mod:`speakerlib.embed`
 inference          :mod:`speakerlib.inference`: a trained model on your own recordings
                    (encoder, calibration, speaker database)
-top                :mod:`speakerlib.baseline`, :mod:`speakerlib.reproduce`, :mod:`speakerlib.cli`
+top                :mod:`speakerlib.baseline`, :mod:`speakerlib.reproduce`, :mod:`speakerlib.pretrain`,
+                   :mod:`speakerlib.cli`
 =================  =========================================================
 
 Every stage is a module (or a sub-package) with pure functions that take the

@@ -56,6 +56,7 @@ __all__ = [
     # using a model
     "SpeakerDatabaseError",
     "ModelMismatchError",
+    "PretrainedModelError",
 ]
 
 
@@ -201,6 +202,10 @@ class CalibrationError(EvaluationError):
 class SpeakerDatabaseError(SpeakerlibError):
     """A speaker database cannot be used as asked: an empty enrolment, a name enrolled twice,
     an unknown name, nobody enrolled, an unreadable database folder."""
+
+
+class PretrainedModelError(SpeakerlibError):
+    """The pretrained encoder is missing, incomplete, or one of its files does not match its SHA-256."""
 
 
 class ModelMismatchError(SpeakerDatabaseError):

@@ -16,7 +16,9 @@ from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
+from speakerlib.evaluation.calibration import bayes_error_curve  # noqa: E402
 from speakerlib.evaluation.plots import (  # noqa: E402
+    plot_bayes_error,
     plot_confusion,
     plot_det,
     plot_embeddings_2d,
@@ -89,6 +91,18 @@ def test_plot_score_histograms(trials, closing):
     assert line.get_xdata()[0] == 0.7
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert texts[0] == "non-target (%d)" % (~labels).sum() and texts[1] == "target (%d)" % labels.sum()
+
+
+def test_plot_bayes_error_draws_actual_and_minimum_dcf(trials, closing):
+    scores, labels = trials
+    llr = 2.0 * scores - 2.0  # the true LLR of these Gaussian scores (unit variance, means 0 and 2)
+    fig = plot_bayes_error(llr, labels.astype(int))
+    closing(fig)
+    actual, minimum = fig.axes[0].lines[:2]
+    curve = bayes_error_curve(llr, labels.astype(int))
+    np.testing.assert_allclose(actual.get_ydata(), curve["actual_dcf"])
+    np.testing.assert_allclose(minimum.get_ydata(), curve["min_dcf"])
+    assert (actual.get_ydata() >= minimum.get_ydata() - 1e-12).all()
 
 
 def test_plot_confusion(closing):

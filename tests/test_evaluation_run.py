@@ -50,8 +50,12 @@ def test_every_protocol_writes_metrics_and_figures(tmp_path, protocol):
     else:
         assert record["eer"] == 0.0 and record["n_target"] == 3 * 15
         assert record["n_target"] == record["n_nontarget"]
-        assert {"det.png", "roc.png", "scores.png", "embeddings.png"} <= set(record["files"])
+        assert {"det.png", "roc.png", "scores.png", "embeddings.png", "bayes_error.png"} <= set(record["files"])
         assert 0 <= record["test_fpr_at_dev_threshold"] <= 1
+        calibration = record["calibration"]
+        assert calibration["fitted_on"] == "dev trials" and calibration["scale"] > 0
+        assert 0 <= calibration["min_cllr"] <= calibration["cllr"] + 1e-9
+        assert calibration["actual_dcf_0.5"] >= calibration["min_dcf_0.5"] - 1e-9
 
 
 def test_sv_metrics_degrade_with_noise_and_as_norm_runs(tmp_path):
@@ -60,6 +64,7 @@ def test_sv_metrics_degrade_with_noise_and_as_norm_runs(tmp_path):
     good = evaluate((manifest["utt_id"], clean), manifest, "sv", None, bootstrap=0)
     bad = evaluate((manifest["utt_id"], noisy), manifest, "sv", None, bootstrap=0)
     assert good["eer"] < bad["eer"] < 0.5
+    assert good["calibration"]["min_cllr"] < bad["calibration"]["min_cllr"]
     normed = evaluate((manifest["utt_id"], noisy), manifest, "sv", None, bootstrap=0, as_norm_top_k=5)
     assert normed["as_norm_top_k"] == 5 and 0 <= normed["eer"] < 0.5
 

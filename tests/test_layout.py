@@ -4,7 +4,7 @@ modules stay short, and run configs are read as typed objects.
 The layers, in the order a module may import from (``speakerlib/__init__.py`` says the same):
 foundation (errors; registry, seeds, _io, _checks, _tensorflow, paths), audio, data, vad, framing and
 augmentation, features,
-store, prepare, evaluation, models, train, embed, inference, baseline, reproduce, cli.
+store, prepare, evaluation, models, train, embed, inference, baseline, reproduce, pretrain, cli.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("speakerlib.inference",),
     ("speakerlib.baseline",),
     ("speakerlib.reproduce",),
+    ("speakerlib.pretrain",),
     ("speakerlib.cli", "speakerlib.__main__"),
 )
 

@@ -25,6 +25,7 @@ __all__ = [
     "plot_history",
     "plot_roc",
     "plot_det",
+    "plot_bayes_error",
     "plot_score_histograms",
     "plot_confusion",
     "plot_embeddings_2d",
@@ -187,6 +188,45 @@ def plot_det(
     ax.set_aspect("equal")
     ax.grid(True, lw=0.4, alpha=0.6)
     ax.legend(loc="upper right")
+    return fig
+
+
+def plot_bayes_error(llr: ArrayLike, labels: ArrayLike, *, ax: Axes | None = None,
+                     label: str | None = None) -> Figure:
+    """Bayes error-rate plot: actual and minimum normalised DCF over the prior log-odds.
+
+    The solid curve is the cost of deciding at the Bayes threshold of each
+    prior with these LLRs; the dashed one the cost of the best threshold chosen
+    on the same trials. Where they meet, the calibration is right for that
+    prior; a gap is the cost of miscalibration. The dotted line is the cost of
+    the better fixed decision (1).
+
+    Parameters
+    ----------
+    llr : array_like [shape=(n,)]
+        Calibrated log-likelihood ratios of (test) trials.
+    labels : array_like [shape=(n,)]
+        1 target, 0 non-target.
+    ax : Axes, optional
+    label : str, optional
+        Legend prefix.
+
+    Returns
+    -------
+    Figure
+    """
+    from speakerlib.evaluation.calibration import bayes_error_curve
+
+    curve = bayes_error_curve(llr, labels)
+    fig, ax = _axes(ax, figsize=(5.5, 4.0))
+    prefix = f"{label}: " if label else ""
+    (line,) = ax.plot(curve["log_odds"], curve["actual_dcf"], label=f"{prefix}actual DCF (Bayes threshold)")
+    ax.plot(curve["log_odds"], curve["min_dcf"], ls="--", color=line.get_color(), label=f"{prefix}minimum DCF")
+    ax.axhline(1.0, ls=":", color="0.6", lw=0.8)
+    ax.set(xlabel="prior log-odds  logit(P_target)", ylabel="normalised DCF", ylim=(0, 1.2),
+           title="Bayes error rate")
+    ax.grid(True, lw=0.4, alpha=0.6)
+    ax.legend(loc="upper right", fontsize="small")
     return fig
 
 

@@ -21,7 +21,11 @@ of four protocols on the manifest's evaluation speakers, and writes
     (:func:`~speakerlib.evaluation.trials.make_trials`), cosine scores
     (optionally AS-norm against the training speakers' embeddings), EER,
     minDCF, and the threshold chosen on the ``dev`` speakers' trials applied
-    to test (:func:`~speakerlib.evaluation.verification.verification_report`).
+    to test (:func:`~speakerlib.evaluation.verification.verification_report`);
+    and the scores calibrated to log-likelihood ratios on the dev trials
+    (:func:`~speakerlib.evaluation.calibration.fit_calibration`), with Cllr,
+    minimum Cllr and actual DCF on test (``calibration`` in ``metrics.json``,
+    the Bayes error plot ``bayes_error.png``).
 
 Which utterances: with a ``split`` column in the manifest, those of
 ``split == "test"`` (and ``dev`` for the sv threshold, ``train`` for the
@@ -39,7 +43,9 @@ import pandas as pd
 from speakerlib import registry
 from speakerlib._io import write_json
 from speakerlib.errors import ManifestError, ProtocolError
+from speakerlib.evaluation.calibration import actual_dcf, cllr, fit_calibration, min_cllr
 from speakerlib.evaluation.embeddings import align, load_embeddings
+from speakerlib.evaluation.metrics import min_dcf
 from speakerlib.evaluation.identification import si_protocol
 from speakerlib.evaluation.reference import membership_reference, si_reference
 from speakerlib.evaluation.trials import make_trials
@@ -64,7 +70,8 @@ DESCRIPTIONS = {
     "sv": "pairwise verification on the evaluation speakers: every same-speaker pair and as many "
           "different-speaker pairs (seeded); cosine scores; EER with interpolation and ties grouped; "
           "minDCF (C_miss = C_fa = 1) at p_target 0.01 and 0.05; threshold chosen at the dev speakers' "
-          "EER and applied to test; 95 % trial-level bootstrap intervals",
+          "EER and applied to test; 95 % trial-level bootstrap intervals; scores calibrated to LLRs by "
+          "prior-weighted logistic regression on the dev trials (prior 0.5), Cllr and actual DCF on test",
 }
 
 assert tuple(DESCRIPTIONS) == PROTOCOLS, "every registered protocol is described"
@@ -269,11 +276,20 @@ def evaluate(
             )
         record.update(report)
         record["as_norm_top_k"] = as_norm_top_k
+        calibration = fit_calibration(dev_scores, dev_trials["label"].to_numpy(), prior=0.5)
+        llr = calibration.llr(scores)
+        record["calibration"] = {
+            **calibration.to_dict(), "fitted_on": "dev trials",
+            "cllr": cllr(llr, labels), "min_cllr": min_cllr(scores, labels),
+            **{f"actual_dcf_{p:g}": actual_dcf(llr, labels, p_target=p) for p in (0.01, 0.05, 0.5)},
+            **{f"min_dcf_{p:g}": min_dcf(scores, labels, p_target=p)[0] for p in (0.5,)},
+        }
         if out is not None:
             trials.assign(score=scores).to_csv(out / "trials_scored.csv", index=False)
             record["files"].append("trials_scored.csv")
             if figures:
                 from speakerlib.evaluation.plots import (
+                    plot_bayes_error,
                     plot_det,
                     plot_embeddings_2d,
                     plot_roc,
@@ -286,6 +302,7 @@ def evaluate(
                     scores, labels, threshold=report["dev_threshold"],
                     threshold_label="threshold chosen on dev"), out / "scores.png"))
                 record["files"].append(_save(plot_embeddings_2d(E, spk, seed=seed), out / "embeddings.png"))
+                record["files"].append(_save(plot_bayes_error(llr, labels), out / "bayes_error.png"))
 
     record = _jsonable(record)
     if out is not None:

@@ -7,6 +7,8 @@
     :func:`calibrate_run`: the score-to-LLR map of a run, fitted on its dev speakers.
 :mod:`~speakerlib.inference.database`
     :class:`SpeakerDatabase`: enrol names, identify with open-set rejection, save and load.
+:mod:`~speakerlib.inference.pretrained`
+    :func:`~speakerlib.inference.pretrained.load`: the encoder shipped with the package, checked.
 :mod:`~speakerlib.inference.export`
     :func:`~speakerlib.inference.export.export_encoder`: ONNX and TFLite files with their front end.
 :mod:`~speakerlib.inference.portable`

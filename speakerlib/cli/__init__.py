@@ -25,6 +25,8 @@ import numpy as np
 
 from speakerlib import registry
 from speakerlib.baseline import baseline_report
+from speakerlib.cli.arguments import corpus_folder, positive_int
+from speakerlib.cli.use import add_use_commands
 from speakerlib.data.convert import SUMMARY_ATTR, convert_corpus
 from speakerlib.data.corpora import read_corpus
 from speakerlib.data.download import download_librispeech, format_librispeech_catalogue
@@ -113,27 +115,6 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in report.items()}
     print(json.dumps(clean, indent=2, default=float))
     return 0
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability strictly between 0 and 1, found {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    """An option that takes an integer >= 1 (``--jobs``, ``--mels``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
 
 
 def _length_s(text: str) -> float | None:
@@ -234,111 +215,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _encoder(args: argparse.Namespace):
-    from speakerlib.inference import SpeakerEncoder  # TensorFlow (see the module docstring)
-
-    return SpeakerEncoder.from_run(args.model)
-
-
-def _notes(command: str):
-    """Warnings (a resampled or downmixed recording) printed as one plain line each on stderr."""
-    import contextlib
-    import warnings
-
-    @contextlib.contextmanager
-    def printed():
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-        for w in caught:
-            print(f"speakerlib {command}: note: {w.message}", file=sys.stderr)
-
-    return printed()
-
-
-def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from speakerlib.inference import calibrate_run  # TensorFlow (see the module docstring)
-
-    record = calibrate_run(args.run, store=args.store, split=args.split, prior=args.prior,
-                           decision_prior=args.decision_prior, progress=not args.quiet)
-    shown = {k: v for k, v in record.items() if not k.endswith("_quantiles")}
-    if args.json:
-        print(json.dumps(shown, indent=1))
-        return 0
-    fit = record["fitted_on"]
-    print(f"calibrated on {fit['speakers']} {args.split} speakers ({record['target_trials']} same-speaker and "
-          f"{record['nontarget_trials']} different-speaker trials): llr = {record['calibration']['scale']:.3f} x "
-          f"cosine {record['calibration']['offset']:+.3f}")
-    print(f"on those trials: EER {100 * record['eer']:.1f} %, Cllr {record['cllr']:.3f} (minimum "
-          f"{record['min_cllr']:.3f}), at the decision threshold (prior {record['decision_prior']:g}): "
-          f"{100 * record['false_accept_rate']:.1f} % false accepts, {100 * record['false_reject_rate']:.1f} % "
-          "false rejects")
-    return 0
-
-
-def _cmd_verify(args: argparse.Namespace) -> int:
-    encoder = _encoder(args)
-    with _notes("verify"):
-        result = encoder.verify(args.a, args.b, prior=args.prior)
-    if args.json:
-        print(json.dumps({"a": str(args.a), "b": str(args.b), "model": encoder.identity, **result.to_dict()},
-                         indent=1))
-        return 0
-    relation = ">=" if result.same_speaker else "<"
-    print(f"same speaker: {'yes' if result.same_speaker else 'no'} (LLR {result.llr:+.2f} {relation} threshold "
-          f"{result.threshold:+.2f} for a prior of {result.prior:g}; cosine {result.score:.3f})")
-    print(f"expected at this threshold (the calibration's dev trials): {100 * result.false_accept_rate:.1f} % "
-          f"false accepts, {100 * result.false_reject_rate:.1f} % false rejects")
-    return 0
-
-
-def _cmd_enroll(args: argparse.Namespace) -> int:
-    from speakerlib.inference import SpeakerDatabase
-
-    encoder = _encoder(args)
-    exists = (args.db / "speakers.json").is_file()
-    database = SpeakerDatabase.load(args.db, encoder) if exists else SpeakerDatabase.for_encoder(encoder)
-    with _notes("enroll"):
-        count = database.enroll(args.name, args.files, encoder, append=args.append)
-    database.save(args.db)
-    if args.json:
-        print(json.dumps({"name": args.name, "recordings": count, "speakers": database.names}, indent=1))
-    else:
-        print(f"{args.name!r} enrolled from {count} recording(s); {len(database)} speaker(s) in {args.db}")
-    return 0
-
-
-def _cmd_identify(args: argparse.Namespace) -> int:
-    from speakerlib.inference import SpeakerDatabase
-
-    encoder = _encoder(args)
-    database = SpeakerDatabase.load(args.db, encoder)
-    answers = []
-    with _notes("identify"):
-        for path in args.files:
-            answers.append({"file": str(path), **database.identify(path, encoder, top_k=args.top_k,
-                                                                  prior=args.prior).to_dict()})
-    if args.json:
-        print(json.dumps(answers, indent=1))
-        return 0
-    for answer in answers:
-        best = answer["candidates"][0]
-        others = ", ".join(f"{c['name']} {c['llr']:+.2f}" for c in answer["candidates"][1:])
-        print(f"{answer['file']}: {answer['name']} (best: {best['name']}, LLR {best['llr']:+.2f}, threshold "
-              f"{answer['threshold']:+.2f}{'; then ' + others if others else ''})")
-    return 0
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    from speakerlib.inference.export import export_encoder  # TensorFlow (see the module docstring)
-
-    record = export_encoder(args.model, args.out, format=args.format)
-    calibrated = "with its calibration" if record["calibration"] else "without a calibration (speakerlib calibrate)"
-    print(f"{args.model} exported to {args.out} ({args.format}, {args.out.stat().st_size / 1e6:.1f} MB) and "
-          f"its front end to {args.out}.json, {calibrated}")
-    return 0
-
-
 def _cmd_refmetrics(args: argparse.Namespace) -> int:
     metrics = reference_metrics(np.load(args.labels, allow_pickle=False), np.load(args.scores, allow_pickle=False))
     print(json.dumps({k: metrics[k] for k in ("eer", "prauc", "acc", "auc", "ap", "eer_interp", "threshold",
@@ -369,15 +245,6 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     record = transfer(args.source, args.corpus, args.root, args.out, seed=args.seed, jobs=args.jobs,
                       bootstrap=args.bootstrap, progress=not args.quiet)
     return _print_results(record, args.out)
-
-
-def _corpus_folder(text: str) -> tuple[str, Path]:
-    """``--also KIND:FOLDER``: a corpus kind of the registry and its folder."""
-    kind, sep, folder = text.partition(":")
-    if not sep or kind not in registry.CORPORA or not folder:
-        raise argparse.ArgumentTypeError(
-            f"expected KIND:FOLDER with KIND one of {', '.join(registry.CORPORA)}, got {text!r}")
-    return kind, Path(folder)
 
 
 def _augmentation_folders(p: argparse.ArgumentParser) -> None:
@@ -448,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True, type=Path, help="manifest CSV of the files to convert")
     p.add_argument("--out", required=True, type=Path, help="root of the WAV tree (mirrors the corpus tree)")
     p.add_argument("--lower-case", action="store_true", help="lower-case folder and file names (as the seed did for TIMIT)")
-    p.add_argument("--jobs", type=_positive_int, default=2, help="files converted at once (default 2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="files converted at once (default 2)")
 
     p = add("prepare", "VAD, fixed length and features for every utterance, into a feature store (resumable)",
             _cmd_prepare)
@@ -456,14 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="feature store folder (new, or made earlier with the same settings)")
     p.add_argument("--features", choices=registry.FEATURE_KINDS, default="reference",
                    help="kind of features, with that kind's defaults (default: reference, 40 log filterbanks)")
-    p.add_argument("--jobs", type=_positive_int, default=2, help="worker processes (default 2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
     p.add_argument("--no-vad", action="store_true", help="keep the whole file (default: the reference's webrtcvad)")
     p.add_argument("--length-s", type=_length_s, default=_UNSET, metavar="S",
                    help="pad or centre-crop to S seconds after VAD (default 3); 'none' keeps each utterance's length")
     p.add_argument("--content", choices=CONTENTS, default="features",
                    help="what the store keeps: the features (default), or the audio after VAD, whole, for "
                         "training that crops, augments and computes the features on the fly")
-    p.add_argument("--mels", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--mels", type=positive_int, default=None, metavar="N",
                    help="mel bands of logmel or mfcc features (default: the kind's)")
 
     p = add("train", "train a speaker-embedding model on a feature store (resumes an unfinished run)",
@@ -494,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "default <out>.features)")
     p.add_argument("--crops", type=int, default=None, help="crops averaged per utterance (default 1 for 3-s stores)")
     p.add_argument("--crop-frames", type=int, default=None, help="frames per crop (default: the run's)")
-    p.add_argument("--jobs", type=_positive_int, default=2, help="worker processes for the features")
+    p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for the features")
 
     p = add("evaluate", "SI or SV metrics of embeddings, the seed's way or the right way: metrics.json + figures",
             _cmd_evaluate)
@@ -525,12 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fractions", nargs=3, type=float, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "DEV", "TEST"),
                    help="speaker fractions of the split when the corpus has no train/test partition of its own")
-    p.add_argument("--jobs", type=_positive_int, default=2, help="worker processes for preprocessing")
+    p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for preprocessing")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
-    p.add_argument("--also", nargs="+", type=_corpus_folder, default=(), metavar="KIND:FOLDER",
+    p.add_argument("--also", nargs="+", type=corpus_folder, default=(), metavar="KIND:FOLDER",
                    help="more corpora whose every speaker trains (ids prefixed with KIND), e.g. "
                         "librispeech:/data/LibriSpeech timit:/data/TIMIT")
-    p.add_argument("--as-norm", type=_positive_int, default=None, metavar="K",
+    p.add_argument("--as-norm", type=positive_int, default=None, metavar="K",
                    help="also score the SV trials with AS-norm against the training speakers (top K), "
                         "reported as sv-as-norm")
     _augmentation_folders(p)
@@ -542,53 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True, type=Path, help="the new corpus's folder")
     p.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=_positive_int, default=2, help="worker processes for preprocessing")
+    p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for preprocessing")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
 
-    p = add("calibrate", "fit a run's score-to-likelihood-ratio map on its dev speakers; writes "
-            "RUN/calibration.json", _cmd_calibrate)
-    p.add_argument("run", type=Path, help="a finished run folder")
-    p.add_argument("--store", type=Path, default=None, help="the store of the trials' utterances (default: "
-                   "the run's training store)")
-    p.add_argument("--split", default="dev", help="the part of the store's split to use (default dev)")
-    p.add_argument("--prior", type=_probability, default=0.5, help="prior the fit is weighted for (default 0.5)")
-    p.add_argument("--decision-prior", type=_probability, default=0.5,
-                   help="prior whose Bayes threshold decides by default (default 0.5: LLR threshold 0)")
-    p.add_argument("--json", action="store_true", help="print the calibration as JSON")
-
-    model_help = "a finished run folder whose model to use (calibrated with speakerlib calibrate)"
-    p = add("verify", "are two recordings the same speaker? cosine score, calibrated LLR and decision",
-            _cmd_verify)
-    p.add_argument("a", type=Path, help="a recording (any format and rate)")
-    p.add_argument("b", type=Path, help="another recording")
-    p.add_argument("--model", required=True, type=Path, help=model_help)
-    p.add_argument("--prior", type=_probability, default=None,
-                   help="prior probability of the same speaker (default: the calibration's, 0.5)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-
-    p = add("enroll", "enrol a named speaker from recordings into a speaker database folder", _cmd_enroll)
-    p.add_argument("--db", required=True, type=Path, help="the database folder (created when missing)")
-    p.add_argument("name", help="the speaker's name")
-    p.add_argument("files", nargs="+", type=Path, help="recordings of that speaker")
-    p.add_argument("--model", required=True, type=Path, help=model_help)
-    p.add_argument("--append", action="store_true", help="add the recordings to a name already enrolled "
-                   "(without it, enrolling a name twice is refused)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-
-    p = add("identify", "who of a database's speakers is speaking in each recording (or 'unknown')",
-            _cmd_identify)
-    p.add_argument("--db", required=True, type=Path, help="a database folder made by speakerlib enroll")
-    p.add_argument("files", nargs="+", type=Path, help="recordings to identify")
-    p.add_argument("--model", required=True, type=Path, help=model_help)
-    p.add_argument("--top-k", type=_positive_int, default=3, help="candidates to show (default 3)")
-    p.add_argument("--prior", type=_probability, default=None,
-                   help="prior probability that the speaker is the best candidate (default: the calibration's)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-
-    p = add("export", "write a run's encoder as ONNX or TFLite, with its front end file (FILE.json)", _cmd_export)
-    p.add_argument("model", type=Path, help="a finished run folder")
-    p.add_argument("--format", choices=["onnx", "tflite"], default="onnx", help="default onnx")
-    p.add_argument("--out", required=True, type=Path, help="the model file to write, e.g. encoder.onnx")
+    add_use_commands(add)
 
     p = add("baseline", "mean-MFCC + cosine baseline: SI accuracy and pairwise EER, as JSON", _cmd_baseline)
     p.add_argument("--manifest", required=True, type=Path)

@@ -1,0 +1,100 @@
+"""The pretrained encoder's command path at the smoke size: speakerlib pretrain trains, calibrates,
+packages and measures it; load() checks every file's SHA-256; the model card states what was measured;
+the command line uses it when no --model is given."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from speakerlib.cli import main  # noqa: E402
+from speakerlib.data.synth import SynthConfig, generate_corpus  # noqa: E402
+from speakerlib.errors import PretrainedModelError  # noqa: E402
+from speakerlib.inference import pretrained  # noqa: E402
+from speakerlib.inference.pretrained import CARD_NAME, MANIFEST_NAME, WEIGHTS_NAME, load  # noqa: E402
+from speakerlib.pretrain import pretrain  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A smoke-size encoder: 12 synthetic speakers (7 train, 3 dev, 2 test), tested also on 6 others."""
+    root = tmp_path_factory.mktemp("pretrain")
+    generate_corpus(root / "corpus", SynthConfig(num_speakers=12, utterances_per_speaker=10, min_duration_s=2.0,
+                                                 max_duration_s=3.5, seed=3), progress=False, jobs=2)
+    generate_corpus(root / "other", SynthConfig(num_speakers=6, utterances_per_speaker=6, min_duration_s=2.0,
+                                                max_duration_s=3.0, seed=5), progress=False, jobs=2)
+    manifest = pretrain("librispeech", root / "corpus", root / "encoder", work=root / "work",
+                        cross=[("librispeech", root / "other")], profile="smoke", bootstrap=50, progress=False,
+                        command="speakerlib pretrain ... (test)")
+    return root, manifest
+
+
+def test_pretrain_packages_a_calibrated_encoder_with_measured_figures(built):
+    root, manifest = built
+    folder = root / "encoder"
+    assert set(manifest["files"]) == {WEIGHTS_NAME, "config.json", "calibration.json"}
+    assert manifest["data"]["speakers"] == {"dev": 3, "test": 2, "train": 7}
+    assert list(manifest["test"]) == ["librispeech", "librispeech (other)"]
+    assert manifest["cross"] == ["librispeech (other)"] and manifest["test"]["librispeech (other)"]["speakers"] == 4
+    mine = manifest["test"]["librispeech"]
+    assert mine["speakers"] == 2 and 0 <= mine["eer"] <= 1 and 0 <= mine["si_top1"] <= 1
+    assert mine["min_cllr"] <= mine["cllr"] + 1e-9 and mine["refused"] == []
+    assert manifest["float16_agreement"]["min_cosine"] > 0.999
+    assert json.loads((folder / MANIFEST_NAME).read_text()) == manifest
+    card = (folder / CARD_NAME).read_text()
+    assert f"{100 * mine['eer']:.1f} %" in card and manifest["files"][WEIGHTS_NAME] in card
+    assert "speakerlib pretrain ... (test)" in card and "Apache-2.0" not in card  # synthetic data only
+    # half-precision kernels: the file holds float16 matrices and float32 vectors
+    with np.load(folder / WEIGHTS_NAME) as data:
+        kinds = {data[k].dtype for k in data.files}
+    assert kinds == {np.dtype("float16"), np.dtype("float32")}
+
+
+def test_load_checks_every_file_and_gives_a_calibrated_encoder(built, tmp_path):
+    root, manifest = built
+    encoder = load(root / "encoder")
+    assert encoder.calibration is not None and encoder.identity["sha256"] == manifest["files"][WEIGHTS_NAME]
+    files = sorted((root / "corpus").rglob("*.flac"))
+    result = encoder.verify(files[0], files[1])
+    assert result.same_speaker == (result.llr >= result.threshold)
+    tampered = tmp_path / "tampered"
+    shutil.copytree(root / "encoder", tampered)
+    data = bytearray((tampered / WEIGHTS_NAME).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tampered / WEIGHTS_NAME).write_bytes(bytes(data))
+    with pytest.raises(PretrainedModelError, match="SHA-256.*changed"):
+        load(tampered)
+    shutil.copyfile(root / "encoder" / WEIGHTS_NAME, tampered / WEIGHTS_NAME)
+    (tampered / "calibration.json").unlink()
+    with pytest.raises(PretrainedModelError, match="calibration.json"):
+        load(tampered)
+    with pytest.raises(PretrainedModelError, match="pretrain"):
+        load(tmp_path / "nothing")
+
+
+def test_the_command_line_uses_the_pretrained_encoder_by_default(built, monkeypatch, capsys):
+    root, _ = built
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", root / "encoder")
+    files = sorted((root / "corpus").rglob("*.flac"))
+    assert main(["verify", str(files[0]), str(files[1]), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["model"]["name"] == "seresnet-modern_noaug-librispeech"
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", root / "missing")
+    assert main(["verify", str(files[0]), str(files[1])]) == 2
+    assert "expected a pretrained encoder" in capsys.readouterr().err
+
+
+def test_the_shipped_encoder_loads_or_its_absence_is_stated():
+    if (pretrained.PRETRAINED_DIR / MANIFEST_NAME).is_file():
+        encoder = load()
+        assert encoder.calibration is not None and (pretrained.PRETRAINED_DIR / CARD_NAME).is_file()
+        size = sum(p.stat().st_size for p in pretrained.PRETRAINED_DIR.iterdir())
+        assert size < 10.5e6  # "at most about 10 MB" of package data
+    else:
+        with pytest.raises(PretrainedModelError, match="Reinstall speakerlib"):
+            load()
