@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speakerlib import __version__, registry
+from speakerlib import __version__
 from speakerlib._io import write_json, write_text
 from speakerlib.data.corpora import read_corpus
 from speakerlib.data.manifest import read_manifest
@@ -45,12 +45,13 @@ from speakerlib.reproduce import reproduce
 
 __all__ = ["pretrain"]
 
+#: Licence and attribution of the corpora the course uses, by a name their folders' paths hold.
 _LICENCES = {
-    "kaldi": "speechocean762 (openslr 101), Apache-2.0. Zhang et al., \"speechocean762: An Open-Source "
+    "speechocean762": "speechocean762 (openslr 101), Apache-2.0. Zhang et al., \"speechocean762: An Open-Source "
              "Non-native English Speech Corpus for Pronunciation Assessment\", Interspeech 2021",
-    "librispeech": "LibriSpeech (openslr 12), (c) 2014 Vassil Panayotov, CC BY 4.0. Panayotov, Chen, Povey, "
+    "LibriSpeech": "LibriSpeech (openslr 12), (c) 2014 Vassil Panayotov, CC BY 4.0. Panayotov, Chen, Povey, "
                    "Khudanpur, \"LibriSpeech: an ASR corpus based on public domain audio books\", ICASSP 2015",
-    "timit": "TIMIT (LDC93S1) sample distributed by NLTK, CC BY-NC-SA (c) 1993 LDC: used for testing only",
+    "TIMIT": "TIMIT (LDC93S1) sample distributed by NLTK, CC BY-NC-SA (c) 1993 LDC: used for testing only",
 }
 
 
@@ -111,7 +112,7 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
     profile, model, recipe, seed
         As for reproduce.
     name : str, optional
-        Default ``<model>-<recipe>-<corpus>``.
+        Default ``<model>-<folder of root>``.
     command : str, optional
         The command line that made it, for the model card.
 
@@ -121,13 +122,21 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
         The manifest written to ``out/pretrained.json``.
     """
     started = time.perf_counter()
-    name = name or f"{model}-{recipe}-{corpus}"
+    name = name or f"{model}-{Path(root).name}"
     layout = Layout(Path(work))
     record = reproduce(corpus, root, layout.root, profile=profile, models=(model,), recipes=(recipe,), seed=seed,
                        also=also, jobs=jobs, bootstrap=bootstrap, progress=progress)
     run_dir = layout.run(model, recipe)
     calibration = calibrate_run(run_dir, progress=progress)
     run = record["runs"][0]
+    from speakerlib.inference.encoder import final_stage
+    from speakerlib.train import load_run
+
+    kept = load_run(final_stage(run_dir))
+    main_stage = load_run(kept.config.base_run) if kept.config.base_run else kept
+    stages = {"main_epochs": int(len(main_stage.history)), "main_best_epoch": int(main_stage.best()["best epoch"]),
+              "fine_tune_epochs": int(len(kept.history)) - 1 if kept is not main_stage else 0,
+              "fine_tune_kept": bool(kept is not main_stage and kept.best()["best epoch"] > 0)}
     manifest = read_manifest(layout.manifest)
     counts = {part: int(n) for part, n in manifest.groupby("split")["speaker"].nunique().items()}
     extra = {
@@ -136,7 +145,7 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
         "command": command,
         "model": model, "recipe": recipe, "profile": profile, "seed": seed, "width": run["width"],
         "parameters": run["parameters"], "train_minutes": run["train_minutes"], "epochs": run["epochs"],
-        "best_epoch": run["best_epoch"], "dev_eer": run["dev_eer"],
+        "best_epoch": run["best_epoch"], "dev_eer": run["dev_eer"], "stages": stages,
         "data": {"corpus": corpus, "root": str(root), "also": [[k, str(f)] for k, f in also],
                  "speakers": counts},
         "calibration": {k: calibration[k] for k in ("calibration", "eer", "cllr", "min_cllr", "fitted_on",
@@ -146,7 +155,8 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
     encoder = load(out)
     measured_at = layout.root / "pretrained"
     parts = manifest[manifest["split"].isin(["dev", "test"])]
-    tests = {corpus: _measure(encoder, parts, measured_at / corpus, seed=seed, bootstrap=bootstrap)}
+    home = Path(root).name
+    tests = {home: _measure(encoder, parts, measured_at / home, seed=seed, bootstrap=bootstrap)}
     # the shipped (float16-kernel) weights against the float32 model reproduce evaluated
     ids, X = load_embeddings(layout.embeddings(model, recipe))
     test_ids = parts.loc[parts["split"] == "test", "utt_id"].astype(str).tolist()
@@ -154,13 +164,13 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
     cosines = np.sum(shipped * align(ids, X, shipped_ids), axis=1)
     crossed = []
     for kind, folder in cross:
-        key = kind if kind not in tests else f"{kind} ({Path(folder).name})"
+        key = f"{kind} ({Path(folder).name})"
         other, _ = read_corpus(kind, folder, progress=progress)
         other = speaker_split(other, fractions=(0.0, 0.25, 0.75), seed=seed)
         tests[key] = _measure(encoder, other, measured_at / key.replace(" ", "_"), seed=seed, bootstrap=bootstrap)
         crossed.append(key)
     final = {**json.loads((Path(out) / MANIFEST_NAME).read_text()),
-        "test": tests, "cross": crossed,
+        "test": tests, "cross": crossed, "cross_folders": [str(f) for _, f in cross],
         "float16_agreement": {"utterances": int(cosines.size), "min_cosine": float(cosines.min()),
                               "mean_cosine": float(cosines.mean()),
                               "reproduce_test_eer": run["protocols"]["sv"]["eer"]},
@@ -172,12 +182,40 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
     return final
 
 
+def _licence(folder: str) -> str:
+    for key, text in _LICENCES.items():
+        if key.lower() in str(folder).lower():
+            return text
+    return f"`{folder}`: not one of the course's corpora; state its licence and attribution here"
+
+
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * float(x):.1f} %"
 
 
 def _ci(interval) -> str:
     return "" if not interval else f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+
+
+def _stages(manifest: dict) -> str:
+    s = manifest["stages"]
+    text = f"{s['main_epochs']} epochs, of which epoch {s['main_best_epoch']} was kept for its dev EER"
+    if s["fine_tune_epochs"]:
+        text += (f", then a large-margin fine-tune of {s['fine_tune_epochs']} epochs, "
+                 + ("kept" if s["fine_tune_kept"] else "not kept because it did not lower the dev EER"))
+    return text + f" (dev EER {_pct(manifest['dev_eer'])})"
+
+
+def _calibration_caveat(manifest: dict, cross: Sequence[str]) -> list[str]:
+    """A paragraph when the calibration does not carry over to a cross-corpus test set (Cllr above 1)."""
+    off = {k: t for k, t in manifest["test"].items() if k in cross and t["cllr"] > 1.0}
+    if not off:
+        return []
+    worst = ", ".join(f"{k}: Cllr {t['cllr']:.2f}, actual DCF 0.01 {t['actual_dcf_0.01']:.2f}" for k, t in off.items())
+    return [f"**The calibration does not carry over to every corpus** ({worst}): there the LLRs mislead more "
+            "than they inform, although the scores still rank trials (see minimum Cllr). On recordings unlike the "
+            "training data, fit a calibration on a few speakers of your own (`speakerlib calibrate RUN "
+            "--store STORE`) before trusting the LLRs and the default decision.", ""]
 
 
 def model_card(manifest: dict, *, cross: Sequence[str] = ()) -> str:
@@ -190,7 +228,8 @@ def model_card(manifest: dict, *, cross: Sequence[str] = ()) -> str:
         rows.append(f"| {corpus} ({role}) | {t['speakers']} | {t['target_trials']} + {t['nontarget_trials']} | "
                     f"{_pct(t['eer'])}{_ci(t['eer_ci95'])} | {t['min_dcf_0.01']:.3f} | {t['actual_dcf_0.01']:.3f} | "
                     f"{t['cllr']:.3f} ({t['min_cllr']:.3f}) | {_pct(t['si_top1'])} | {len(t['refused'])} |")
-    licences = sorted({data["corpus"], *(k for k, _ in data["also"]), *(c.split(" ")[0] for c in cross)})
+    folders = [data["root"], *(f for _, f in data["also"]), *manifest.get("cross_folders", [])]
+    licences = list(dict.fromkeys(_licence(folder) for folder in folders))
     agreement = manifest["float16_agreement"]
     speakers = ", ".join(f"{n} {part}" for part, n in data["speakers"].items())
     return "\n".join([
@@ -198,9 +237,8 @@ def model_card(manifest: dict, *, cross: Sequence[str] = ()) -> str:
         "",
         f"A speaker encoder ({manifest['model']}, width {manifest['width']:g}, {manifest['parameters']:,} "
         f"parameters) trained by speakerlib {manifest['speakerlib']} with the `{manifest['recipe']}` recipe at the "
-        f"`{manifest['profile']}` profile, seed {manifest['seed']}: {manifest['epochs']} epochs "
-        f"({manifest['train_minutes']:.1f} minutes of training), the kept epoch {manifest['best_epoch']} chosen on "
-        f"dev EER ({_pct(manifest['dev_eer'])}). Made on {manifest['date'][:10]} by:",
+        f"`{manifest['profile']}` profile, seed {manifest['seed']}, in {manifest['train_minutes']:.1f} minutes of "
+        f"training: {_stages(manifest)}. Made on {manifest['date'][:10]} by:",
         "",
         "```bash",
         manifest["command"] or "(called from Python: speakerlib.pretrain.pretrain)",
@@ -211,7 +249,7 @@ def model_card(manifest: dict, *, cross: Sequence[str] = ()) -> str:
         f"Speakers: {speakers} (the dev speakers chose the kept epoch and fitted the calibration; the test "
         "speakers were used for nothing but the figures below). Every utterance is VAD-trimmed 16 kHz speech.",
         "",
-        *[f"- {_LICENCES.get(k, k)}" for k in licences],
+        *[f"- {text}" for text in licences],
         "",
         "## Calibration",
         "",
@@ -235,6 +273,7 @@ def model_card(manifest: dict, *, cross: Sequence[str] = ()) -> str:
         f"Kernels are stored in float16: on {agreement['utterances']} test utterances the shipped embeddings "
         f"have cosine {agreement['min_cosine']:.5f} (lowest) with the float32 model's.",
         "",
+        *_calibration_caveat(manifest, cross),
         "## Intended use and limits",
         "",
         "For learning, and for verifying or identifying a handful of cooperative speakers who read or speak "
@@ -252,9 +291,6 @@ def model_card(manifest: dict, *, cross: Sequence[str] = ()) -> str:
         f"- `{MANIFEST_NAME}`: this card's figures as JSON",
         "",
     ])
-
-
-assert set(_LICENCES) <= set(registry.CORPORA)
 
 
 def command_line(argv: Sequence[str]) -> str:

@@ -67,3 +67,18 @@ def test_scoring_table_puts_as_norm_beside_cosine_for_runs_and_systems():
     assert table.loc[("mfcc-lda", "system"), "AS-norm (top 100): SV EER [%]"] == pytest.approx(5.15)
     assert table.loc[("seresnet", "modern"), "cosine: SV EER [%]"] == pytest.approx(6.0)
     assert scoring_table({"runs": [record["runs"][1]]}) is None
+
+
+def test_recipe_comparison_puts_each_model_beside_itself_and_names_the_better_on_dev():
+    def run(model, recipe, dev, test):
+        return {"model": model, "recipe": recipe, "dev_eer": dev,
+                "protocols": {"sv": {"eer": test}, "si": {"top1_accuracy": 0.9}}}
+    record = {"runs": [run("resnet34", "reference", 0.18, 0.19), run("resnet34", "modern_noaug", 0.16, 0.20),
+                       run("ecapa", "reference", 0.08, 0.08), run("ecapa", "modern_noaug", 0.09, 0.07),
+                       run("seresnet", "reference", 0.10, 0.11)]}
+    table = results.recipe_comparison(record, "modern_noaug")
+    assert list(table.index) == ["resnet34", "ecapa"]  # seresnet has one recipe only
+    assert table.loc["resnet34", "better on dev"] == "modern_noaug"  # chosen on dev, whatever test says
+    assert table.loc["ecapa", "better on dev"] == "reference"
+    assert table.loc["ecapa", "SV EER modern_noaug [%]"] == pytest.approx(7.0)
+    assert results.recipe_comparison(record, "modern") is None

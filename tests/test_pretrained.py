@@ -39,9 +39,10 @@ def test_pretrain_packages_a_calibrated_encoder_with_measured_figures(built):
     folder = root / "encoder"
     assert set(manifest["files"]) == {WEIGHTS_NAME, "config.json", "calibration.json"}
     assert manifest["data"]["speakers"] == {"dev": 3, "test": 2, "train": 7}
-    assert list(manifest["test"]) == ["librispeech", "librispeech (other)"]
+    assert list(manifest["test"]) == ["corpus", "librispeech (other)"]
     assert manifest["cross"] == ["librispeech (other)"] and manifest["test"]["librispeech (other)"]["speakers"] == 4
-    mine = manifest["test"]["librispeech"]
+    mine = manifest["test"]["corpus"]
+    assert manifest["stages"]["main_epochs"] == 2 and manifest["stages"]["fine_tune_epochs"] == 2
     assert mine["speakers"] == 2 and 0 <= mine["eer"] <= 1 and 0 <= mine["si_top1"] <= 1
     assert mine["min_cllr"] <= mine["cllr"] + 1e-9 and mine["refused"] == []
     assert manifest["float16_agreement"]["min_cosine"] > 0.999
@@ -49,6 +50,7 @@ def test_pretrain_packages_a_calibrated_encoder_with_measured_figures(built):
     card = (folder / CARD_NAME).read_text()
     assert f"{100 * mine['eer']:.1f} %" in card and manifest["files"][WEIGHTS_NAME] in card
     assert "speakerlib pretrain ... (test)" in card and "Apache-2.0" not in card  # synthetic data only
+    assert "not one of the course's corpora" in card
     # half-precision kernels: the file holds float16 matrices and float32 vectors
     with np.load(folder / WEIGHTS_NAME) as data:
         kinds = {data[k].dtype for k in data.files}
@@ -83,7 +85,7 @@ def test_the_command_line_uses_the_pretrained_encoder_by_default(built, monkeypa
     files = sorted((root / "corpus").rglob("*.flac"))
     assert main(["verify", str(files[0]), str(files[1]), "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert answer["model"]["name"] == "seresnet-modern_noaug-librispeech"
+    assert answer["model"]["name"] == "seresnet-corpus"
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", root / "missing")
     assert main(["verify", str(files[0]), str(files[1])]) == 2
     assert "expected a pretrained encoder" in capsys.readouterr().err

@@ -30,7 +30,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     manifest = pretrain(args.corpus, args.root, args.out, work=args.work, also=args.also, cross=args.cross,
                         profile=args.profile, model=args.model, recipe=args.recipe, seed=args.seed,
-                        jobs=args.jobs, bootstrap=args.bootstrap, progress=not args.quiet,
+                        name=args.name, jobs=args.jobs, bootstrap=args.bootstrap, progress=not args.quiet,
                         command=command_line(sys.argv[1:]))
     for corpus, t in manifest["test"].items():
         print(f"{manifest['name']} on {corpus} ({t['speakers']} speakers): EER {100 * t['eer']:.1f} %, minDCF0.01 "
@@ -201,5 +201,6 @@ def add_use_commands(add) -> None:
     p.add_argument("--model", choices=registry.MODELS, default="seresnet", help="default seresnet")
     p.add_argument("--recipe", choices=registry.RECIPES, default="modern_noaug", help="default modern_noaug")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default=None, help="the encoder's name (default: MODEL-<folder of --root>)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for preprocessing")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")

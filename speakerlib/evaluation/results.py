@@ -27,6 +27,7 @@ __all__ = [
     "load_results",
     "headline_table",
     "results_table",
+    "recipe_comparison",
     "describe_experiment",
     "chosen_run",
     "chosen_run_summary",
@@ -127,6 +128,31 @@ def results_table(record: dict) -> pd.DataFrame:
             "seed 'SV' acc [%]": _pct(ref_sv["acc"]),
         })
     return pd.DataFrame(rows).set_index(["model", "recipe"])
+
+
+def recipe_comparison(record: dict, recipe: str, *, against: str = "reference") -> pd.DataFrame | None:
+    """Each model under ``recipe`` beside the same model under ``against``: dev EER, test EER, SI top-1 [%].
+
+    The column ``better on dev`` says which recipe has the lower dev EER (the
+    choice a reader may make; the test columns only report it). None when no
+    model has runs of both recipes.
+    """
+    by_key = {(r["model"], r["recipe"]): r for r in record["runs"]}
+    rows = []
+    for model in dict.fromkeys(r["model"] for r in record["runs"]):
+        if (model, recipe) not in by_key or (model, against) not in by_key:
+            continue
+        new, old = by_key[(model, recipe)], by_key[(model, against)]
+        rows.append({
+            "model": model,
+            f"dev EER {against} [%]": _pct(old["dev_eer"]), f"dev EER {recipe} [%]": _pct(new["dev_eer"]),
+            f"SV EER {against} [%]": _pct(old["protocols"]["sv"]["eer"]),
+            f"SV EER {recipe} [%]": _pct(new["protocols"]["sv"]["eer"]),
+            f"SI top-1 {against} [%]": _pct(old["protocols"]["si"]["top1_accuracy"]),
+            f"SI top-1 {recipe} [%]": _pct(new["protocols"]["si"]["top1_accuracy"]),
+            "better on dev": recipe if new["dev_eer"] < old["dev_eer"] else against,
+        })
+    return pd.DataFrame(rows).set_index("model") if rows else None
 
 
 def describe_experiment(record: dict, name: str) -> str:
