@@ -214,8 +214,9 @@ def _calibration_caveat(manifest: dict, cross: Sequence[str]) -> list[str]:
     worst = ", ".join(f"{k}: Cllr {t['cllr']:.2f}, actual DCF 0.01 {t['actual_dcf_0.01']:.2f}" for k, t in off.items())
     return [f"**The calibration does not carry over to every corpus** ({worst}): there the LLRs mislead more "
             "than they inform, although the scores still rank trials (see minimum Cllr). On recordings unlike the "
-            "training data, fit a calibration on a few speakers of your own (`speakerlib calibrate RUN "
-            "--store STORE`) before trusting the LLRs and the default decision.", ""]
+            "training data, read the LLRs and the default decision with caution and check a threshold on a few "
+            "speakers of your own; a model trained on your own data is calibrated on its dev speakers "
+            "(`speakerlib calibrate RUN`).", ""]
 
 
 def model_card(manifest: dict, *, cross: Sequence[str] = ()) -> str:

@@ -140,6 +140,21 @@ def test_verify_decides_on_the_calibrated_llr_at_the_bayes_threshold(calibrated_
     assert encoder.verify(a, c).score < 1.0
 
 
+def test_an_encoder_is_recalibrated_on_other_speakers_without_changing_its_embeddings(calibrated_run, encoder):
+    from speakerlib.inference import calibrate_encoder
+
+    manifest = calibrated_run[0]
+    test = _rows(manifest, "test")
+    again = calibrate_encoder(encoder, test)
+    assert again.identity == encoder.identity and again.calibration != encoder.calibration
+    assert again.calibration_record["fitted_on"] == {"recordings": len(test), "speakers": 2, "trial_seed": 0}
+    a, b = test["path"].iloc[:2]
+    assert again.score(a, b) == pytest.approx(encoder.score(a, b), abs=1e-6)
+    assert again.verify(a, b).llr == pytest.approx(again.calibration.llr(again.score(a, b)))
+    with pytest.raises(CalibrationError, match="at least 2 speakers"):
+        calibrate_encoder(encoder, test[test["speaker"] == test["speaker"].iloc[0]])
+
+
 def test_an_uncalibrated_or_mismatched_calibration_is_refused(calibrated_run, tmp_path):
     run = calibrated_run[2]
     copy = tmp_path / "copy"
