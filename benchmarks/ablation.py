@@ -50,6 +50,12 @@ def variants(recipe_name: str) -> dict:
                 schedule="constant", warmup_epochs=0),
             "reference + stats pooling": dataclasses.replace(reference, name="reference_stats", pooling="stats"),
         }
+    if recipe_name == "modern_noaug":  # what suits the ResNets (the improved recipe's ablation: SpecAugment)
+        noaug = RECIPES["modern_noaug"]
+        return {
+            "modern_noaug": noaug,
+            "modern_noaug, no SpecAugment": dataclasses.replace(noaug, name="modern_noaug_nospec", spec_augment=False),
+        }
     augmentation = modern.augmentation
     return {
         "modern": modern,
@@ -70,15 +76,15 @@ def variants(recipe_name: str) -> dict:
     }
 
 
-def _same_run(run_dir: Path, recipe, profile: str) -> bool:
-    """Whether ``run_dir`` is a run of this recipe (all its settings) at this profile."""
+def _same_run(run_dir: Path, model: str, recipe, profile: str) -> bool:
+    """Whether ``run_dir`` is a run of this recipe (all its settings, as the model trains with it) at this profile."""
     import json
 
     path = run_dir / "config.json"
     if not path.is_file():
         return False
     config = json.loads(path.read_text())
-    return config["recipe"] == recipe.to_dict() and config["profile"]["name"] == profile
+    return config["recipe"] == recipe.for_model(model).to_dict() and config["profile"]["name"] == profile
 
 
 def _dev_eer_of(run_dir: Path, store, *, as_norm_top_k=None, crop_frames=None) -> dict:
@@ -110,7 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", required=True, type=Path, help="a feature store (of audio for modern)")
     parser.add_argument("--model", choices=MODEL_NAMES, default="resnet34")
-    parser.add_argument("--recipe", choices=["improved", "modern"], default="improved")
+    parser.add_argument("--recipe", choices=["improved", "modern", "modern_noaug"], default="improved")
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=Path, default=None, help="run folders (default: beside the store)")
@@ -128,7 +134,8 @@ def main() -> None:
             continue
         run_dir = runs_root / f"{args.model}-{recipe.name}"
         shared = Layout(args.features.parent).run(args.model, recipe.name)
-        if recipe.name in ("reference", "improved", "modern", "modern_noaug") and _same_run(shared, recipe, args.profile):
+        registered = recipe.name in ("reference", "improved", "modern", "modern_noaug")
+        if registered and _same_run(shared, args.model, recipe, args.profile):
             run_dir = shared  # the run `speakerlib reproduce` made: same store, recipe and profile
         result = train(store, run_dir, model=args.model, recipe=recipe, profile=args.profile, seed=args.seed)
         if recipe.large_margin is not None:
@@ -144,11 +151,11 @@ def main() -> None:
         rows.append({"variant": label, "recipe": recipe.to_dict(), **best})
         print(f"{label:32s} dev EER {best['dev EER']:.3f}  dev SI {best['dev SI accuracy']:.3f}  "
               f"best epoch {best['best epoch']}/{best['epochs']}", flush=True)
-    if args.recipe == "modern" and full is not None:
+    if args.recipe in ("modern", "modern_noaug") and full is not None:
         # Scored on the dev trial list (not the training's all-pairs sample): compare these three rows.
-        for label, options in (("modern, dev trials, whole utterances, cosine", {}),
-                               ("modern, dev trials, scored with AS-norm (top 100)", {"as_norm_top_k": 100}),
-                               ("modern, dev trials, one 3-s crop per utterance", {"crop_frames": 300})):
+        for label, options in ((f"{args.recipe}, dev trials, whole utterances, cosine", {}),
+                               (f"{args.recipe}, dev trials, scored with AS-norm (top 100)", {"as_norm_top_k": 100}),
+                               (f"{args.recipe}, dev trials, one 3-s crop per utterance", {"crop_frames": 300})):
             scored = _dev_eer_of(full.run_dir, store, **options)
             rows.append({"variant": label, **scored})
             print(f"{label:32s} dev EER {scored['dev EER']:.3f}  dev SI {scored['dev SI accuracy']:.3f}", flush=True)

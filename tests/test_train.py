@@ -51,7 +51,12 @@ def test_profiles_and_recipes_exist():
     assert modern.augmentation.noise_probability > 0 and modern.large_margin is not None
     assert plain.augmentation is None and plain.speed_factors == ()
     assert dataclasses.replace(plain, name="modern", augmentation=modern.augmentation,
-                               simulated_rirs=modern.simulated_rirs) == modern  # only augmentation differs
+                               simulated_rirs=modern.simulated_rirs,
+                               spec_augment_off_for=()) == modern  # only augmentation and the adaptation differ
+    assert plain.spec_augment and plain.for_model("seresnet").spec_augment
+    assert not plain.for_model("resnet50").spec_augment and not plain.for_model("ecapa").spec_augment
+    assert "spec_augment_off_for" not in plain.for_model("resnet34").to_dict()  # a run records the adapted recipe
+    assert type(plain).from_dict(plain.to_dict()) == plain
     ref = RECIPES["reference"]
     # The reference's recipe, as SEED.md reads it from its code.
     assert (ref.loss, ref.optimizer, ref.learning_rate, ref.momentum, ref.batch_size) == \

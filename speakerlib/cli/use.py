@@ -133,13 +133,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     record = export_encoder(_encoder(args), args.out, format=args.format)
     calibrated = "with its calibration" if record["calibration"] else "without a calibration (speakerlib calibrate)"
-    print(f"{record['identity']['name']} exported to {args.out} ({args.format}, {args.out.stat().st_size / 1e6:.1f} MB) and "
+    size_mb = args.out.stat().st_size / 1e6
+    print(f"{record['identity']['name']} exported to {args.out} ({args.format}, {size_mb:.1f} MB) and "
           f"its front end to {args.out}.json, {calibrated}")
     return 0
 
 
 def add_use_commands(add) -> None:
-    """Register the commands on the sub-parser factory ``add(name, help, func)`` of :func:`speakerlib.cli.build_parser`."""
+    """Register the commands on ``add(name, help, func)``, the sub-parser factory of
+    :func:`speakerlib.cli.build_parser`."""
     p = add("calibrate", "fit a run's score-to-likelihood-ratio map on its dev speakers; writes "
             "RUN/calibration.json", _cmd_calibrate)
     p.add_argument("run", type=Path, help="a finished run folder")

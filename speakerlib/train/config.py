@@ -151,6 +151,7 @@ class RunConfig:
         TrainingError
             A recipe with waveform augmentation on a store of features.
         """
+        recipe = recipe.for_model(model)  # the recipe as this model trains with it (recorded so)
         fixed = store.config.output_shape
         crop_frames = recipe.crop_frames or (fixed[0] if fixed else DEFAULT_EVAL_FRAMES)
         audio = store.config.content == "audio"

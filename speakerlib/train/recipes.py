@@ -140,6 +140,10 @@ class Recipe:
         over these first epochs (WeSpeaker's schedule), then stays.
     large_margin : LargeMarginSettings or None
         A last stage after the main one (``loss="aam"`` only).
+    spec_augment_off_for : tuple of str
+        Models that train without SpecAugment under this recipe (the recipe
+        adapted to a family where it was measured to hurt): :meth:`for_model`
+        applies it, and the run records the adapted recipe.
 
     Raises
     ------
@@ -169,8 +173,10 @@ class Recipe:
     simulated_rirs: int = 0
     margin_warmup_epochs: int = 0
     large_margin: LargeMarginSettings | None = None
+    spec_augment_off_for: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "spec_augment_off_for", tuple(str(m) for m in self.spec_augment_off_for))
         choices = {
             "loss": ("softmax", "aam"),
             "optimizer": ("sgd", "adam"),
@@ -211,6 +217,19 @@ class Recipe:
             raise ConfigError(f"Recipe {self.name!r}: margin_warmup_epochs and large_margin need loss='aam', "
                               f"got loss={self.loss!r}")
 
+    def for_model(self, model: str) -> Recipe:
+        """This recipe as ``model`` trains with it: SpecAugment off for the models of :attr:`spec_augment_off_for`,
+        and that list emptied (a run records the settings that apply to it).
+
+        >>> RECIPES["modern_noaug"].for_model("resnet34").spec_augment
+        False
+        >>> RECIPES["modern_noaug"].for_model("seresnet").spec_augment
+        True
+        """
+        # the run records only what applies to its model: the adapted settings, not the list
+        return dataclasses.replace(self, spec_augment=self.spec_augment and model not in self.spec_augment_off_for,
+                                   spec_augment_off_for=())
+
     def store_config(self) -> PrepareConfig:
         """The store this recipe trains from: the reference's 3-s features, or :data:`AUDIO_STORE`."""
         return AUDIO_STORE if self.input == "audio" else PrepareConfig()
@@ -226,6 +245,10 @@ class Recipe:
         """The fields as a JSON-ready dict (nested settings as dicts)."""
         record = dataclasses.asdict(self)
         record["augmentation"] = None if self.augmentation is None else self.augmentation.to_dict()
+        if self.spec_augment_off_for:  # as JSON reads it back; left out when empty (what a run records)
+            record["spec_augment_off_for"] = list(self.spec_augment_off_for)
+        else:
+            del record["spec_augment_off_for"]
         return record
 
     @classmethod
@@ -342,8 +365,13 @@ RECIPES: dict[str, Recipe] = {
 # the added noise, babble and reverberation cost more than they protect (SE-ResNet, speechocean762's
 # dev speakers, cpu profile: dev EER 0.101 with them, 0.073 without; benchmarks/ablation.py), so this
 # is the course's best recipe on its small corpora; augmentation pays on large corpora and long runs.
+# Adapted per family: SpecAugment hurts the ResNets and ECAPA-TDNN in eight epochs (the improved recipe's
+# ablation on ResNet-34; and here, speechocean762's dev speakers, cpu profile, benchmarks/ablation.py
+# --recipe modern_noaug: dev EER with it and without, ResNet-34 0.165 and 0.146, ResNet-50 0.243 and
+# 0.212, ECAPA-TDNN 0.085 and 0.066), so they train without it; SE-ResNet (the pretrained encoder's
+# recipe) and DeepSpeaker keep it.
 RECIPES["modern_noaug"] = dataclasses.replace(RECIPES["modern"], name="modern_noaug", augmentation=None,
-                                              simulated_rirs=0)
+                                              simulated_rirs=0, spec_augment_off_for=("resnet34", "resnet50", "ecapa"))
 
 PROFILES: dict[str, Profile] = {
     # Seconds: for tests. Tiny widths, two epochs.
