@@ -173,7 +173,7 @@ class Recipe:
     simulated_rirs: int = 0
     margin_warmup_epochs: int = 0
     large_margin: LargeMarginSettings | None = None
-    spec_augment_off_for: tuple[str, ...] = ()
+    spec_augment_off_for: tuple[str, ...] = dataclasses.field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "spec_augment_off_for", tuple(str(m) for m in self.spec_augment_off_for))
