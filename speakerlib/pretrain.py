@@ -36,12 +36,15 @@ from speakerlib.data.corpora import read_corpus
 from speakerlib.data.manifest import read_manifest
 from speakerlib.data.splits import speaker_split
 from speakerlib.errors import SpeakerlibError
+from speakerlib.evaluation.calibration import actual_dcf, bayes_threshold, cllr
 from speakerlib.evaluation.embeddings import align, load_embeddings
 from speakerlib.evaluation.run import evaluate
 from speakerlib.inference import calibrate_run
+from speakerlib.inference.encoder import final_stage
 from speakerlib.inference.pretrained import CARD_NAME, MANIFEST_NAME, load, package_run
 from speakerlib.paths import Layout
 from speakerlib.reproduce import reproduce
+from speakerlib.train import load_run
 
 __all__ = ["pretrain"]
 
@@ -67,8 +70,10 @@ def _embed_files(encoder, manifest: pd.DataFrame) -> tuple[list[str], np.ndarray
     return ids, np.asarray(rows, dtype=np.float32), refused
 
 
-def _measure(encoder, manifest: pd.DataFrame, folder: Path, *, seed: int, bootstrap: int) -> dict:
-    """SV (with calibration) and SI of the packaged encoder on a split manifest's test speakers."""
+def _measure(encoder, manifest: pd.DataFrame, folder: Path, *, seed: int,
+             bootstrap: int) -> tuple[dict, list[str], np.ndarray]:
+    """SV (with calibration) and SI of the packaged encoder on a split manifest's test speakers; also the
+    embeddings it computed ``(ids, X)``."""
     ids, X, refused = _embed_files(encoder, manifest)
     kept = manifest[manifest["utt_id"].astype(str).isin(set(ids))]
     sv = evaluate((ids, X), kept, "sv", folder / "sv", seed=seed, bootstrap=bootstrap)
@@ -76,18 +81,17 @@ def _measure(encoder, manifest: pd.DataFrame, folder: Path, *, seed: int, bootst
     # the encoder's own calibration (dev speakers of the training experiment) on these test trials
     trials = pd.read_csv(folder / "sv" / "trials_scored.csv")
     llr, labels = encoder.calibration.llr(trials["score"].to_numpy()), trials["label"].to_numpy()
-    from speakerlib.evaluation.calibration import actual_dcf, cllr
-
+    threshold = bayes_threshold(encoder.calibration_record.get("decision_prior", 0.5))
     return {
         "speakers": int(sv["speakers"]), "utterances": int(sv["utterances"]), "refused": refused,
         "target_trials": int(sv["n_target"]), "nontarget_trials": int(sv["n_nontarget"]),
         "eer": sv["eer"], "eer_ci95": sv["ci95"].get("eer"), "min_dcf_0.01": sv["min_dcf_0.01"],
         "cllr": cllr(llr, labels), "min_cllr": sv["calibration"]["min_cllr"],
         "actual_dcf_0.01": actual_dcf(llr, labels, p_target=0.01),
-        "false_accept_rate": float(np.mean(llr[labels == 0] >= 0.0)),
-        "false_reject_rate": float(np.mean(llr[labels == 1] < 0.0)),
+        "false_accept_rate": float(np.mean(llr[labels == 0] >= threshold)),
+        "false_reject_rate": float(np.mean(llr[labels == 1] < threshold)),
         "si_top1": si["top1_accuracy"], "si_top1_ci95": si["top1_ci95"], "si_test_utterances": int(si["n_test"]),
-    }
+    }, ids, X
 
 
 def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path,
@@ -129,9 +133,6 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
     run_dir = layout.run(model, recipe)
     calibration = calibrate_run(run_dir, progress=progress)
     run = record["runs"][0]
-    from speakerlib.inference.encoder import final_stage
-    from speakerlib.train import load_run
-
     kept = load_run(final_stage(run_dir))
     main_stage = load_run(kept.config.base_run) if kept.config.base_run else kept
     stages = {"main_epochs": int(len(main_stage.history)), "main_best_epoch": int(main_stage.best()["best epoch"]),
@@ -156,18 +157,20 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
     measured_at = layout.root / "pretrained"
     parts = manifest[manifest["split"].isin(["dev", "test"])]
     home = Path(root).name
-    tests = {home: _measure(encoder, parts, measured_at / home, seed=seed, bootstrap=bootstrap)}
-    # the shipped (float16-kernel) weights against the float32 model reproduce evaluated
+    tests = {}
+    tests[home], shipped_ids, shipped = _measure(encoder, parts, measured_at / home, seed=seed, bootstrap=bootstrap)
+    # the shipped (float16-kernel) weights against the float32 model reproduce evaluated, on the test utterances
     ids, X = load_embeddings(layout.embeddings(model, recipe))
-    test_ids = parts.loc[parts["split"] == "test", "utt_id"].astype(str).tolist()
-    shipped_ids, shipped, _ = _embed_files(encoder, parts[parts["utt_id"].astype(str).isin(test_ids)])
-    cosines = np.sum(shipped * align(ids, X, shipped_ids), axis=1)
+    test_ids = set(parts.loc[parts["split"] == "test", "utt_id"].astype(str))
+    keep = [k for k, u in enumerate(shipped_ids) if u in test_ids]
+    cosines = np.sum(shipped[keep] * align(ids, X, [shipped_ids[k] for k in keep]), axis=1)
     crossed = []
     for kind, folder in cross:
         key = f"{kind} ({Path(folder).name})"
         other, _ = read_corpus(kind, folder, progress=progress)
         other = speaker_split(other, fractions=(0.0, 0.25, 0.75), seed=seed)
-        tests[key] = _measure(encoder, other, measured_at / key.replace(" ", "_"), seed=seed, bootstrap=bootstrap)
+        tests[key], _, _ = _measure(encoder, other, measured_at / key.replace(" ", "_"), seed=seed,
+                                    bootstrap=bootstrap)
         crossed.append(key)
     final = {**json.loads((Path(out) / MANIFEST_NAME).read_text()),
         "test": tests, "cross": crossed, "cross_folders": [str(f) for _, f in cross],

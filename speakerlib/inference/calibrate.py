@@ -75,6 +75,12 @@ def calibration_record(scores: np.ndarray, labels: np.ndarray, *, prior: float =
     }
 
 
+def _dated(model_sha256: str | None, fitted_on: dict, fitted: dict) -> dict:
+    """A calibration record: the model it belongs to, what it was fitted on, when, and the fit."""
+    return {"model_sha256": model_sha256, "fitted_on": fitted_on,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **fitted}
+
+
 def calibrate_run(run_dir: str | Path, *, store: str | Path | FeatureStore | None = None, split: str = "dev",
                   prior: float = 0.5, decision_prior: float = 0.5, seed: int = 0,
                   progress: bool = False) -> dict:
@@ -121,13 +127,10 @@ def calibrate_run(run_dir: str | Path, *, store: str | Path | FeatureStore | Non
     ids, X = embed_store(folder, opened, ids=part["utt_id"].astype(str).tolist(), progress=progress)
     scores = score_trials(trials, ids, X)
     labels = trials["label"].to_numpy()
-    record = {
-        "model_sha256": file_sha256(folder / EMBEDDING_NAME),
-        "fitted_on": {"store": str(opened.path), "split": split, "speakers": int(part["speaker"].nunique()),
-                      "utterances": int(len(part)), "trial_seed": int(seed)},
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        **calibration_record(scores, labels, prior=prior, decision_prior=decision_prior),
-    }
+    record = _dated(file_sha256(folder / EMBEDDING_NAME),
+                    {"store": str(opened.path), "split": split, "speakers": int(part["speaker"].nunique()),
+                     "utterances": int(len(part)), "trial_seed": int(seed)},
+                    calibration_record(scores, labels, prior=prior, decision_prior=decision_prior))
     write_json(folder / CALIBRATION_NAME, record, indent=1)
     return record
 
@@ -171,12 +174,10 @@ def calibrate_encoder(encoder: SpeakerEncoder, manifest, *, prior: float = 0.5, 
     X = encoder.embed([str(p) for p in frame["path"]])
     trials = make_trials(frame, seed=seed)
     scores = score_trials(trials, ids, X)
-    record = {
-        "model_sha256": encoder.identity.get("sha256"),
-        "fitted_on": {"recordings": int(len(frame)), "speakers": int(frame["speaker"].nunique()),
-                      "trial_seed": int(seed)},
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        **calibration_record(scores, trials["label"].to_numpy(), prior=prior, decision_prior=decision_prior),
-    }
+    record = _dated(encoder.identity.get("sha256"),
+                    {"recordings": int(len(frame)), "speakers": int(frame["speaker"].nunique()),
+                     "trial_seed": int(seed)},
+                    calibration_record(scores, trials["label"].to_numpy(), prior=prior,
+                                       decision_prior=decision_prior))
     return SpeakerEncoder(encoder.model, encoder.config, source=encoder.source, identity=encoder.identity,
                           calibration=record)
