@@ -40,6 +40,7 @@ __all__ = [
     # features and stores
     "FeatureError",
     "StoreConfigError",
+    "FolderInUseError",
     # models and training
     "UnknownModelError",
     "ModelConfigError",
@@ -61,11 +62,32 @@ __all__ = [
 
 
 class SpeakerlibError(Exception):
-    """Base class of every error raised by speakerlib."""
+    """Base class of every error raised by speakerlib.
+
+    A message names a fix in the words of the Python interface (a parameter,
+    ``skip_unreadable=True``). Where the command line spells that fix
+    differently (a flag, ``--skip-unreadable``), ``cli`` maps each Python
+    phrase of the message to the command line's; the ``speakerlib`` command
+    prints :meth:`for_command_line`, Python callers see ``str(error)``::
+
+        raise ManifestError("... pass skip_unreadable=True to leave them out",
+                            cli={"pass skip_unreadable=True": "add --skip-unreadable"})
+    """
+
+    def __init__(self, *args, cli: dict[str, str] | None = None):
+        super().__init__(*args)
+        self.cli = dict(cli or {})
 
     def __str__(self) -> str:
         # KeyError would print a one-argument message in quotes; every subclass prints it as it is.
         return str(self.args[0]) if len(self.args) == 1 else Exception.__str__(self)
+
+    def for_command_line(self) -> str:
+        """The message with each Python phrase of ``cli`` replaced by its command-line spelling."""
+        text = str(self)
+        for python, command_line in self.cli.items():
+            text = text.replace(python, command_line)
+        return text
 
 
 # --------------------------------------------------------------------------- settings
@@ -144,6 +166,11 @@ class FeatureError(SpeakerlibError, ValueError):
 class StoreConfigError(SpeakerlibError):
     """A feature store was made with another configuration than the one asked for,
     or its files are not a complete feature store."""
+
+
+class FolderInUseError(SpeakerlibError):
+    """A feature store or run folder is being written by another process (its lock file
+    names that process's PID); two writers at once would break each other's files."""
 
 
 # --------------------------------------------------------------------------- models and training

@@ -652,3 +652,19 @@ def test_killed_extraction_leaves_no_half_tree_and_a_rerun_completes(corpora, tm
 
     monkeypatch.setattr(tarfile, "open", no_open)
     assert extract_tar(archive, target, progress=False) == target  # the marker makes it a no-op
+
+
+def test_a_refused_connection_says_each_retry_and_that_nothing_was_saved(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/dev-clean.tar.gz"
+    with pytest.warns(UserWarning, match=r"attempt 1 of 3 failed \(cannot connect") as caught:
+        with pytest.raises(DownloadError) as info:
+            download_file(url, tmp_path / "a.tar.gz", retries=2, **FAST)
+    assert [re.search(r"attempt \d of \d", str(w.message))[0] for w in caught] == ["attempt 1 of 3", "attempt 2 of 3"]
+    message = str(info.value)
+    assert "nothing was saved" in message and "resumes" not in message
+    assert not (tmp_path / "a.tar.gz.part").exists() or (tmp_path / "a.tar.gz.part").stat().st_size == 0

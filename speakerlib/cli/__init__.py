@@ -25,14 +25,21 @@ import numpy as np
 
 from speakerlib import registry
 from speakerlib.baseline import baseline_report
-from speakerlib.cli.arguments import corpus_folder, positive_int
+from speakerlib.cli.arguments import (
+    HelpFormatter,
+    corpus_folder,
+    non_negative_int,
+    output_file,
+    output_folder,
+    positive_int,
+)
 from speakerlib.cli.use import add_use_commands
 from speakerlib.data.convert import SUMMARY_ATTR, convert_corpus
 from speakerlib.data.corpora import read_corpus
 from speakerlib.data.download import download_librispeech, format_librispeech_catalogue
 from speakerlib.data.manifest import read_manifest, summarize, write_manifest
-from speakerlib.data.splits import corpus_split, enrolment_split, split_summary
-from speakerlib.errors import ConfigError, SpeakerlibError
+from speakerlib.data.splits import corpus_split, enrolment_split, has_own_partition, split_summary
+from speakerlib.errors import ConfigError, ScoreError, SpeakerlibError
 from speakerlib.evaluation.reference import reference_metrics
 from speakerlib.evaluation.results import headline_table
 from speakerlib.evaluation.run import evaluate
@@ -92,6 +99,13 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 def _cmd_split(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.manifest)
     parts = corpus_split(manifest, fractions=tuple(args.fractions), dev_fraction=args.dev_fraction, seed=args.seed)
+    if has_own_partition(manifest):
+        print(f"kept the corpus's own train/test partition; {args.dev_fraction:g} of its train speakers "
+              "held out as dev (--dev-fraction)")
+    else:
+        shares = "/".join(f"{100 * f:g}" for f in args.fractions)
+        print(f"the corpus has no train/test partition of its own: speakers split {shares} % into "
+              "train/dev/test (--fractions)")
     held_out = parts["split"].isin(["dev", "test"])
     roles = enrolment_split(
         parts[held_out], n_enrol=args.enrol, seed=args.seed, method=args.enrol_method
@@ -179,44 +193,72 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = train(args.features, args.out, model=args.model, recipe=args.recipe, profile=args.profile,
                    seed=args.seed, epochs=args.epochs, progress=not args.quiet, noise_dir=args.noise_dir,
                    rir_dir=args.rir_dir)
-    print(result.summary())
+    if result.already_finished:
+        print(f"run {result.run_dir} was already finished, nothing trained: {result.summary()}")
+    else:
+        print(result.summary())
     print(f"run folder: {result.run_dir} (history: {result.run_dir / 'history.csv'}; "
           f"embedding model: {result.embedding_path})")
     if RECIPES[args.recipe].large_margin is not None:
-        tuned = finetune_large_margin(result.run_dir, progress=not args.quiet)
-        print(f"large-margin fine-tune: best dev EER {tuned.state['best_dev_eer']:.3f} at epoch "
-              f"{tuned.state['best_epoch']} (0 = before); embedding model: {tuned.embedding_path}")
+        _print_finetune("large-margin", finetune_large_margin(result.run_dir, progress=not args.quiet))
     if args.triplet_epochs:
-        tuned = finetune_triplet(result.run_dir, epochs=args.triplet_epochs, progress=not args.quiet)
-        print(f"triplet fine-tune: best dev EER {tuned.state['best_dev_eer']:.3f} at epoch "
-              f"{tuned.state['best_epoch']} (0 = before); embedding model: {tuned.embedding_path}")
+        _print_finetune("triplet", finetune_triplet(result.run_dir, epochs=args.triplet_epochs,
+                                                    progress=not args.quiet))
     return 0
+
+
+def _print_finetune(what: str, tuned) -> None:
+    eer = tuned.state["best_dev_eer"]
+    shown = "undefined" if eer is None else f"{eer:.3f}"
+    done = "already finished, " if tuned.already_finished else ""
+    print(f"{what} fine-tune: {done}best dev EER {shown} at epoch {tuned.state['best_epoch']} (0 = before); "
+          f"embedding model: {tuned.embedding_path}")
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
     from speakerlib.embed import embed_manifest  # TensorFlow (see the module docstring)
 
-    out, written, rejected = embed_manifest(
+    result = embed_manifest(
         args.model, args.manifest, args.out, store=args.features, num_crops=args.crops,
         crop_frames=args.crop_frames, jobs=args.jobs, progress=not args.quiet,
     )
+    out, written, rejected = result
+    if result.reused_run_store or args.features is not None:  # otherwise a warning has said why and where
+        print(result.store_note)
     print(f"{written} utterances embedded into {out}; {rejected} rejected by preprocessing "
-          f"(see rejects.csv in {args.features or out.with_name(out.name + '.features')})")
+          f"(see rejects.csv in {result.store})")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     record = evaluate(args.embeddings, args.manifest, args.protocol, args.out, split=args.split,
                       seed=args.seed, n_enrol=args.enrol, n_enrolled=args.enrolled,
-                      as_norm_top_k=args.as_norm, bootstrap=args.bootstrap)
+                      as_norm_top_k=args.as_norm, bootstrap=args.bootstrap, trials=args.trials,
+                      trials_root=args.trials_root, run_dir=args.run)
     shown = {k: v for k, v in record.items() if not isinstance(v, (dict, list)) or k == "ci95"}
     print(json.dumps(shown, indent=1))
     print(f"written to {args.out / 'metrics.json'} with {', '.join(record['files']) or 'no other files'}")
     return 0
 
 
+def _load_array(path: Path, flag: str) -> np.ndarray:
+    """A plain numeric ``.npy`` array, or an error naming the flag."""
+    if not path.is_file():
+        raise ScoreError(f"{flag} {path}: expected a .npy file of numbers, found "
+                         f"{'a folder' if path.is_dir() else 'nothing'} there. Save the array with numpy.save.")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ScoreError(f"{flag} {path}: expected a .npy file of numbers written by numpy.save, found a file "
+                         f"numpy cannot read that way ({str(exc).split('. ')[0]}). Save the array with "
+                         "numpy.save(path, array) from a numeric array, not a list of objects.") from None
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
+        raise ScoreError(f"{flag} {path}: expected numbers, found an array of {getattr(array, 'dtype', type(array))}.")
+    return array
+
+
 def _cmd_refmetrics(args: argparse.Namespace) -> int:
-    metrics = reference_metrics(np.load(args.labels, allow_pickle=False), np.load(args.scores, allow_pickle=False))
+    metrics = reference_metrics(_load_array(args.labels, "--labels"), _load_array(args.scores, "--scores"))
     print(json.dumps({k: metrics[k] for k in ("eer", "prauc", "acc", "auc", "ap", "eer_interp", "threshold",
                                                 "positives", "trials")}, indent=1))
     return 0
@@ -261,13 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="speakerlib",
         description="Deep speaker recognition, reproduced and taught: corpora, pipeline, models, evaluation.",
+        formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_: str, func) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_, formatter_class=HelpFormatter)
         p.set_defaults(func=func)
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--verbose", action="store_true",
+                       help="also show TensorFlow's start-up and runtime log lines (hidden by default)")
         return p
 
     p = add("download", "download and unpack a corpus (LibriSpeech from openslr, resumable, checksummed)", _cmd_download)
@@ -278,18 +323,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror", default=None, help="base URL of a mirror holding <subset>.tar.gz")
 
     p = add("synth", "generate the embedded synthetic corpus (deterministic, offline)", _cmd_synth)
-    p.add_argument("--root", required=True, type=Path, help="output folder (LibriSpeech layout below it)")
-    p.add_argument("--speakers", type=int, default=None, help="number of speakers (default: the book's size)")
-    p.add_argument("--utterances", type=int, default=None, help="utterances per speaker")
+    p.add_argument("--root", required=True, type=output_folder, help="output folder (LibriSpeech layout below it)")
+    p.add_argument("--speakers", type=positive_int, default=None, help="number of speakers (default: the book's size)")
+    p.add_argument("--utterances", type=positive_int, default=None,
+                   help="utterances per speaker (default: the book's size)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--jobs", type=int, default=2, help="parallel workers (default 2)")
-    p.add_argument("--manifest", type=Path, default=None, help="also write the manifest CSV here")
+    p.add_argument("--jobs", type=positive_int, default=2, help="parallel workers (default 2)")
+    p.add_argument("--manifest", type=output_file, default=None, help="also write the manifest CSV here")
 
     p = add("manifest", "read a corpus folder in place into a manifest CSV (one row per utterance)", _cmd_manifest)
     p.add_argument("--corpus", required=True, choices=registry.CORPORA, help="the corpus layout")
     p.add_argument("--root", required=True, type=Path, help="the corpus folder")
-    p.add_argument("--out", required=True, type=Path, help="manifest CSV to write")
-    p.add_argument("--jobs", type=int, default=4, help="threads reading audio headers")
+    p.add_argument("--out", required=True, type=output_file, help="manifest CSV to write")
+    p.add_argument("--jobs", type=positive_int, default=4, help="threads reading audio headers")
     p.add_argument(
         "--skip-unreadable",
         action="store_true",
@@ -297,30 +343,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("split", "add speaker-disjoint train/dev/test and enrol/test columns to a manifest", _cmd_split)
-    p.add_argument("--manifest", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--manifest", required=True, type=Path, help="manifest CSV from speakerlib manifest")
+    p.add_argument("--out", required=True, type=output_file,
+                   help="split manifest CSV to write (the input's columns plus split and role)")
     p.add_argument("--fractions", type=float, nargs=3, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "DEV", "TEST"),
                    help="speaker shares when the corpus has no train/test partition of its own")
     p.add_argument("--dev-fraction", type=float, default=0.2,
                    help="share of a corpus's own train speakers held out as dev (TIMIT)")
-    p.add_argument("--enrol", type=int, default=None, help="enrolment utterances per dev/test speaker (default: half)")
-    p.add_argument("--enrol-method", choices=["random", "reference"], default="random")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--enrol", type=positive_int, default=None,
+                   help="enrolment utterances per dev/test speaker (default: half)")
+    p.add_argument("--enrol-method", choices=["random", "reference"], default="random",
+                   help="random: enrolment utterances drawn per speaker with the seed; reference: the seed "
+                        "project's order (the first files)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the speaker split and the enrolment draw")
 
     p = add("summary", "print speakers, utterances, hours and gender balance of a manifest", _cmd_summary)
-    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--manifest", required=True, type=Path, help="manifest CSV")
     p.add_argument("--by", default="corpus", help="column to group by (corpus, subset, split)")
 
     p = add("convert", "write RIFF WAV copies of a manifest's audio (FLAC, SPHERE...), resumable", _cmd_convert)
     p.add_argument("--manifest", required=True, type=Path, help="manifest CSV of the files to convert")
-    p.add_argument("--out", required=True, type=Path, help="root of the WAV tree (mirrors the corpus tree)")
+    p.add_argument("--out", required=True, type=output_folder, help="root of the WAV tree (mirrors the corpus tree)")
     p.add_argument("--lower-case", action="store_true", help="lower-case folder and file names (as the seed did for TIMIT)")
     p.add_argument("--jobs", type=positive_int, default=2, help="files converted at once (default 2)")
 
     p = add("prepare", "VAD, fixed length and features for every utterance, into a feature store (resumable)",
             _cmd_prepare)
     p.add_argument("--manifest", required=True, type=Path, help="manifest CSV")
-    p.add_argument("--out", required=True, type=Path, help="feature store folder (new, or made earlier with the same settings)")
+    p.add_argument("--out", required=True, type=output_folder,
+                   help="feature store folder (new, or made earlier with the same settings)")
     p.add_argument("--features", choices=registry.FEATURE_KINDS, default="reference",
                    help="kind of features, with that kind's defaults (default: reference, 40 log filterbanks)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
@@ -344,10 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smoke: seconds (tests); cpu: minutes (the book); laptop: about an hour on two cores; "
                         "gpu: paper scale (default: cpu)")
     p.add_argument("--features", required=True, type=Path, help="feature store made by speakerlib prepare")
-    p.add_argument("--out", required=True, type=Path, help="run folder (config, history, checkpoints, model)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=None, help="override the profile's number of epochs")
-    p.add_argument("--triplet-epochs", type=int, default=0, metavar="N",
+    p.add_argument("--out", required=True, type=output_folder, help="run folder (config, history, checkpoints, model)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of initialisation, batches, crops and augmentation")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the profile's number of epochs")
+    p.add_argument("--triplet-epochs", type=non_negative_int, default=0, metavar="N",
                    help="then fine-tune the embedding with DeepSpeaker's triplet loss for N epochs "
                         "(into RUN_DIR/triplet)")
     _augmentation_folders(p)
@@ -355,12 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("embed", "embed every utterance of a manifest with a trained model, into one .npz", _cmd_embed)
     p.add_argument("--model", required=True, type=Path, help="a finished run folder (or its embedding.keras)")
     p.add_argument("--manifest", required=True, type=Path, help="manifest CSV of the utterances")
-    p.add_argument("--out", required=True, type=Path, help=".npz to write (utt_id, embeddings)")
+    p.add_argument("--out", required=True, type=output_file, help=".npz to write (utt_id, embeddings)")
     p.add_argument("--features", type=Path, default=None,
-                   help="feature store for these utterances (made with the run's settings if missing; "
-                        "default <out>.features)")
-    p.add_argument("--crops", type=int, default=None, help="crops averaged per utterance (default 1 for 3-s stores)")
-    p.add_argument("--crop-frames", type=int, default=None, help="frames per crop (default: the run's)")
+                   help="feature store for these utterances, made with the run's settings if missing (default: "
+                        "the run's training store when it holds these utterances, else <out>.features)")
+    p.add_argument("--crops", type=positive_int, default=None,
+                   help="crops averaged per utterance (default 1 for 3-s stores)")
+    p.add_argument("--crop-frames", type=positive_int, default=None, help="frames per crop (default: the run's)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for the features")
 
     p = add("evaluate", "SI or SV metrics of embeddings, the seed's way or the right way: metrics.json + figures",
@@ -368,14 +420,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embeddings", required=True, type=Path, help=".npz from speakerlib embed")
     p.add_argument("--manifest", required=True, type=Path, help="manifest CSV (with a split column to use dev/test)")
     p.add_argument("--protocol", required=True, choices=registry.PROTOCOLS)
-    p.add_argument("--out", required=True, type=Path, help="folder for metrics.json and figures")
+    p.add_argument("--out", required=True, type=output_folder, help="folder for metrics.json and figures")
     p.add_argument("--split", default="test", help="evaluation speakers' split (default test)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--enrol", type=int, default=None, help="si: enrolment utterances per speaker (default half)")
-    p.add_argument("--enrolled", type=int, default=20, help="sv-reference: enrolled speakers (default 20)")
-    p.add_argument("--as-norm", type=int, default=None, metavar="K",
+    p.add_argument("--seed", type=int, default=0, help="random seed of the enrolment draw and the bootstrap")
+    p.add_argument("--enrol", type=positive_int, default=None,
+                   help="si: enrolment utterances per speaker (default: the manifest's roles, else half)")
+    p.add_argument("--enrolled", type=positive_int, default=None,
+                   help="sv-reference: enrolled speakers (default: the seed's 20, or all but one when the split "
+                        "has 20 or fewer)")
+    p.add_argument("--as-norm", type=positive_int, default=None, metavar="K",
                    help="sv: adaptive s-norm with the top K of the train speakers' cohort")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
+    p.add_argument("--trials", type=Path, default=None, metavar="FILE",
+                   help="sv: score this fixed trial list (VoxCeleb 'LABEL ENROL TEST' or Kaldi 'ENROL TEST "
+                        "LABEL' lines; labels 1/0 or target/nontarget) instead of drawing the trials")
+    p.add_argument("--trials-root", type=Path, default=None, metavar="DIR",
+                   help="with --trials: the folder the list's paths are relative to (default: they match the "
+                        "last components of the manifest's paths, or utt_ids)")
+    p.add_argument("--run", type=Path, default=None, metavar="RUN",
+                   help="the run folder the embeddings came from, to warn about speakers it trained on "
+                        "(default: the one recorded in the embedding file)")
+    p.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples (0: no intervals)")
 
     p = add("refmetrics", "the seed's metric code on saved labels and scores (.npy): JSON", _cmd_refmetrics)
     p.add_argument("--labels", required=True, type=Path, help="y_true .npy (1 = enrolled speaker)")
@@ -385,15 +449,17 @@ def build_parser() -> argparse.ArgumentParser:
             "recipes, embed, evaluate; writes results.json", _cmd_reproduce)
     p.add_argument("--corpus", required=True, choices=registry.CORPORA, help="the corpus layout")
     p.add_argument("--root", required=True, type=Path, help="the corpus folder (synthetic: generated there)")
-    p.add_argument("--profile", choices=registry.PROFILES, default="cpu")
-    p.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
+    p.add_argument("--profile", choices=registry.PROFILES, default="cpu",
+                   help="smoke, cpu, laptop or gpu: the training size of every model (see speakerlib train)")
+    p.add_argument("--out", required=True, type=output_folder, help="output folder (resumable)")
     p.add_argument("--models", nargs="+", choices=registry.MODELS, default=None, help="default: all of them")
-    p.add_argument("--recipes", nargs="+", choices=registry.RECIPES, default=list(registry.RECIPES))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recipes", nargs="+", choices=registry.RECIPES, default=list(registry.RECIPES),
+                   help="training recipes, each run for every model")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the split and of every run")
     p.add_argument("--fractions", nargs=3, type=float, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "DEV", "TEST"),
                    help="speaker fractions of the split when the corpus has no train/test partition of its own")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for preprocessing")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples for the intervals")
     p.add_argument("--also", nargs="+", type=corpus_folder, default=(), metavar="KIND:FOLDER",
                    help="more corpora whose every speaker trains (ids prefixed with KIND), e.g. "
                         "librispeech:/data/LibriSpeech timit:/data/TIMIT")
@@ -407,28 +473,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", required=True, type=Path, help="a finished reproduce --out folder")
     p.add_argument("--corpus", required=True, choices=registry.CORPORA, help="the new corpus's layout")
     p.add_argument("--root", required=True, type=Path, help="the new corpus's folder")
-    p.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=output_folder, help="output folder (resumable)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the enrolment draw and the bootstrap")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for preprocessing")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples for the intervals")
 
     add_use_commands(add)
 
     p = add("baseline", "mean-MFCC + cosine baseline: SI accuracy and pairwise EER, as JSON", _cmd_baseline)
-    p.add_argument("--manifest", required=True, type=Path)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--manifest", required=True, type=Path, help="manifest CSV")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the enrolment draw")
     return parser
 
 
+def _show_warning(command: str):
+    """Warnings as one line each, ``speakerlib CMD: warning: ...``, without the source line
+    Python would print under them (a line of speakerlib's code says nothing to a user)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"speakerlib {command}: warning: {message}", file=file or sys.stderr)
+
+    return show
+
+
+def _os_error_message(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.filename2:
+        where += f" -> {exc.filename2}"
+    reason = exc.strerror or str(exc)
+    return (f"cannot use{where}: {reason}. Check that the path exists, is the kind asked for (file or "
+            "folder), is readable and writable by you, and that the disk has space.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, :data:`EXIT_ERROR` a speakerlib error)."""
+    """Run the command line; return the exit code.
+
+    0: done; :data:`EXIT_ERROR` (2): bad input or a speakerlib error, printed
+    as one line naming what was expected, what was found and the fix; 130:
+    interrupted (rerunning the same command resumes the long commands). A
+    closed output pipe (``speakerlib download --list | head``) ends quietly.
+    """
+    import os
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        os.environ["SPEAKERLIB_VERBOSE"] = "1"
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning(args.command)
     try:
         return int(args.func(args) or 0)
     except SpeakerlibError as exc:
-        print(f"speakerlib {args.command}: error: {exc}", file=sys.stderr)
+        print(f"speakerlib {args.command}: error: {exc.for_command_line()}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        # the reader of our output went away (``| head``): stop without a traceback, and keep
+        # Python from failing again when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        print(f"speakerlib {args.command}: error: {_os_error_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"speakerlib {args.command}: interrupted. Run the same command again: prepare, convert, train, "
+              "reproduce, transfer and download resume where they stopped", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

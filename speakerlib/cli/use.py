@@ -13,7 +13,15 @@ import sys
 from pathlib import Path
 
 from speakerlib import registry
-from speakerlib.cli.arguments import corpus_folder, positive_int, probability
+from speakerlib.errors import ConfigError
+from speakerlib.cli.arguments import (
+    corpus_folder,
+    non_negative_int,
+    output_file,
+    output_folder,
+    positive_int,
+    probability,
+)
 
 __all__ = ["add_use_commands"]
 
@@ -22,7 +30,9 @@ def _encoder(args: argparse.Namespace):
     from speakerlib.inference import SpeakerEncoder  # TensorFlow (see the module docstring)
     from speakerlib.inference.pretrained import load
 
-    return load() if args.model is None else SpeakerEncoder.from_run(args.model)
+    encoder = load() if args.model is None else SpeakerEncoder.from_run(args.model)
+    calibration = getattr(args, "calibration", None)
+    return encoder if calibration is None else encoder.with_calibration(calibration)
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
@@ -55,23 +65,54 @@ def _notes(command: str):
     return printed()
 
 
+def _calibrate_on_recordings(args: argparse.Namespace) -> dict:
+    from speakerlib.data.manifest import read_manifest
+    from speakerlib.inference import calibrate_encoder
+
+    if args.out is None:
+        raise ConfigError("--recordings fits a calibration for the model named by --model (default: the "
+                          "pretrained encoder) and writes it to a file: add --out FILE.json, then pass "
+                          "--calibration FILE.json to verify and identify")
+    if args.store is not None or args.split != "dev":
+        raise ConfigError("--store and --split choose a run's own dev trials; with --recordings the trials "
+                          "are every pair of those recordings: leave --store and --split out")
+    encoder = _encoder(args)
+    with _notes("calibrate"):
+        tuned = calibrate_encoder(encoder, read_manifest(args.recordings), prior=args.prior,
+                                  decision_prior=args.decision_prior)
+    tuned.save_calibration(args.out)
+    return tuned.calibration_record
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from speakerlib.inference import calibrate_run  # TensorFlow (see the module docstring)
 
-    record = calibrate_run(args.run, store=args.store, split=args.split, prior=args.prior,
-                           decision_prior=args.decision_prior, progress=not args.quiet)
+    if args.recordings is not None:
+        record = _calibrate_on_recordings(args)
+    elif args.run is None:
+        raise ConfigError("expected a run folder (speakerlib calibrate RUN) to calibrate on its dev speakers, "
+                          "or --recordings MANIFEST --out FILE.json to calibrate a model on your own recordings")
+    elif args.model is not None or args.out is not None:
+        raise ConfigError("--model and --out go with --recordings; a run folder's calibration is written into "
+                          "it (RUN/calibration.json): leave them out, or add --recordings MANIFEST")
+    else:
+        record = calibrate_run(args.run, store=args.store, split=args.split, prior=args.prior,
+                               decision_prior=args.decision_prior, progress=not args.quiet)
     shown = {k: v for k, v in record.items() if not k.endswith("_quantiles")}
     if args.json:
         print(json.dumps(shown, indent=1))
         return 0
     fit = record["fitted_on"]
-    print(f"calibrated on {fit['speakers']} {args.split} speakers ({record['target_trials']} same-speaker and "
+    whose = f"speakers of {args.recordings}" if args.recordings is not None else f"{args.split} speakers"
+    print(f"calibrated on {fit['speakers']} {whose} ({record['target_trials']} same-speaker and "
           f"{record['nontarget_trials']} different-speaker trials): llr = {record['calibration']['scale']:.3f} x "
           f"cosine {record['calibration']['offset']:+.3f}")
     print(f"on those trials: EER {100 * record['eer']:.1f} %, Cllr {record['cllr']:.3f} (minimum "
           f"{record['min_cllr']:.3f}), at the decision threshold (prior {record['decision_prior']:g}): "
           f"{100 * record['false_accept_rate']:.1f} % false accepts, {100 * record['false_reject_rate']:.1f} % "
           "false rejects")
+    if args.recordings is not None:
+        print(f"calibration written to {args.out}: pass --calibration {args.out} to speakerlib verify and identify")
     return 0
 
 
@@ -142,9 +183,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def add_use_commands(add) -> None:
     """Register the commands on ``add(name, help, func)``, the sub-parser factory of
     :func:`speakerlib.cli.build_parser`."""
-    p = add("calibrate", "fit a run's score-to-likelihood-ratio map on its dev speakers; writes "
-            "RUN/calibration.json", _cmd_calibrate)
-    p.add_argument("run", type=Path, help="a finished run folder")
+    p = add("calibrate", "fit a model's score-to-likelihood-ratio map: a run's on its dev speakers (writes "
+            "RUN/calibration.json), or any model's on recordings of your own speakers (--recordings, --out)",
+            _cmd_calibrate)
+    p.add_argument("run", type=Path, nargs="?", default=None, help="a finished run folder")
+    p.add_argument("--recordings", type=Path, default=None, metavar="MANIFEST",
+                   help="a manifest CSV (utt_id, speaker, path) of recordings of at least two speakers the "
+                        "model never trained on, e.g. from speakerlib manifest --corpus folder")
+    p.add_argument("--model", type=Path, default=None,
+                   help="with --recordings: the run folder whose model to calibrate (default: the pretrained "
+                        "encoder)")
+    p.add_argument("--out", type=output_file, default=None, metavar="FILE.json",
+                   help="with --recordings: where to write the calibration")
     p.add_argument("--store", type=Path, default=None, help="the store of the trials' utterances (default: "
                    "the run's training store)")
     p.add_argument("--split", default="dev", help="the part of the store's split to use (default dev)")
@@ -153,6 +203,8 @@ def add_use_commands(add) -> None:
                    help="prior whose Bayes threshold decides by default (default 0.5: LLR threshold 0)")
     p.add_argument("--json", action="store_true", help="print the calibration as JSON")
 
+    calibration_help = ("a calibration fitted on your own recordings (speakerlib calibrate --recordings "
+                        "... --out FILE.json) instead of the model's own")
     model_help = ("a finished run folder whose model to use, calibrated with speakerlib calibrate (default: "
                   "the pretrained encoder shipped with speakerlib)")
     p = add("verify", "are two recordings the same speaker? cosine score, calibrated LLR and decision",
@@ -160,12 +212,13 @@ def add_use_commands(add) -> None:
     p.add_argument("a", type=Path, help="a recording (any format and rate)")
     p.add_argument("b", type=Path, help="another recording")
     p.add_argument("--model", type=Path, default=None, help=model_help)
+    p.add_argument("--calibration", type=Path, default=None, metavar="FILE.json", help=calibration_help)
     p.add_argument("--prior", type=probability, default=None,
                    help="prior probability of the same speaker (default: the calibration's, 0.5)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = add("enroll", "enrol a named speaker from recordings into a speaker database folder", _cmd_enroll)
-    p.add_argument("--db", required=True, type=Path, help="the database folder (created when missing)")
+    p.add_argument("--db", required=True, type=output_folder, help="the database folder (created when missing)")
     p.add_argument("name", help="the speaker's name")
     p.add_argument("files", nargs="+", type=Path, help="recordings of that speaker")
     p.add_argument("--model", type=Path, default=None, help=model_help)
@@ -178,6 +231,7 @@ def add_use_commands(add) -> None:
     p.add_argument("--db", required=True, type=Path, help="a database folder made by speakerlib enroll")
     p.add_argument("files", nargs="+", type=Path, help="recordings to identify")
     p.add_argument("--model", type=Path, default=None, help=model_help)
+    p.add_argument("--calibration", type=Path, default=None, metavar="FILE.json", help=calibration_help)
     p.add_argument("--top-k", type=positive_int, default=3, help="candidates to show (default 3)")
     p.add_argument("--prior", type=probability, default=None,
                    help="prior probability that the speaker is the best candidate (default: the calibration's)")
@@ -187,7 +241,7 @@ def add_use_commands(add) -> None:
     p.add_argument("model", type=Path, nargs="?", default=None,
                    help="a finished run folder (default: the pretrained encoder)")
     p.add_argument("--format", choices=["onnx", "tflite"], default="onnx", help="default onnx")
-    p.add_argument("--out", required=True, type=Path, help="the model file to write, e.g. encoder.onnx")
+    p.add_argument("--out", required=True, type=output_file, help="the model file to write, e.g. encoder.onnx")
 
     p = add("pretrain", "train, calibrate, package and measure a pretrained encoder (model card included)",
             _cmd_pretrain)
@@ -197,12 +251,13 @@ def add_use_commands(add) -> None:
                    help="more corpora whose every speaker trains")
     p.add_argument("--cross", nargs="+", type=corpus_folder, default=(), metavar="KIND:FOLDER",
                    help="corpora to test on, none of whose speakers trains (e.g. timit:/data/TIMIT)")
-    p.add_argument("--out", required=True, type=Path, help="the encoder's folder (speakerlib/pretrained to ship it)")
-    p.add_argument("--work", required=True, type=Path, help="the experiment folder (resumable)")
+    p.add_argument("--out", required=True, type=output_folder,
+                   help="the encoder's folder (speakerlib/pretrained to ship it)")
+    p.add_argument("--work", required=True, type=output_folder, help="the experiment folder (resumable)")
     p.add_argument("--profile", choices=registry.PROFILES, default="laptop", help="default laptop")
     p.add_argument("--model", choices=registry.MODELS, default="seresnet", help="default seresnet")
     p.add_argument("--recipe", choices=registry.RECIPES, default="modern_noaug", help="default modern_noaug")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the split and the training run")
     p.add_argument("--name", default=None, help="the encoder's name (default: MODEL-<folder of --root>)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for preprocessing")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples for the intervals")

@@ -19,6 +19,8 @@ does not depend on the other speakers.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -28,6 +30,7 @@ from speakerlib.errors import SplitError, UnknownNameError
 __all__ = [
     "speaker_split",
     "corpus_split",
+    "has_own_partition",
     "enrolment_split",
     "split_summary",
     "SPLITS",
@@ -142,9 +145,25 @@ def speaker_split(
                 f"the {part} part (share {share}) gets no speaker out of {total}. "
                 "Use a corpus with more speakers or change the fractions."
             )
+    for part, share, count in zip(SPLITS, fr, wanted):
+        if part != "train" and share > 0 and count == 1:
+            warnings.warn(
+                f"the {part} part gets 1 speaker out of {total} (share {share:g}): it has no "
+                "different-speaker trials, so its EER is undefined "
+                + ("and it cannot choose checkpoints or thresholds" if part == "dev" else
+                   "and verification cannot be measured on it")
+                + ". Use a corpus with more speakers or raise the share of that part "
+                "(fractions= in Python, --fractions on the command line).", stacklevel=2)
     out = manifest.copy()
     out["split"] = out["speaker"].map(assignment)
     return out
+
+
+def has_own_partition(manifest: pd.DataFrame) -> bool:
+    """Whether the manifest's ``subset`` column holds a train/test partition of the corpus's own
+    (TIMIT's TRAIN and TEST), which :func:`corpus_split` keeps."""
+    subsets = set(manifest.get("subset", pd.Series(dtype=str)).astype(str).str.lower())
+    return {"train", "test"} <= subsets
 
 
 def corpus_split(
@@ -169,8 +188,7 @@ def corpus_split(
         A copy of ``manifest`` with a ``split`` column.
     """
     _check_manifest(manifest)
-    subsets = set(manifest.get("subset", pd.Series(dtype=str)).astype(str).str.lower())
-    if not ({"train", "test"} <= subsets):
+    if not has_own_partition(manifest):
         return speaker_split(manifest, fractions=fractions, seed=seed, stratify=stratify)
     if not 0 <= dev_fraction < 1:
         raise SplitError(f"expected 0 <= dev_fraction < 1, found {dev_fraction}.")

@@ -17,6 +17,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -60,9 +61,13 @@ def sha256_file(path: str | Path, *, progress: bool = False) -> str:
     return digest.hexdigest()
 
 
-def byte_progress(desc: str, *, total: int | None = None, progress: bool = True) -> tqdm:
-    """A progress bar counting bytes (``tqdm.auto``, in kB/MB/GB); disabled when ``progress`` is False."""
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, disable=not progress)
+def byte_progress(desc: str, *, total: int | None = None, progress: bool = True, delay_s: float = 0.0) -> tqdm:
+    """A progress bar counting bytes (``tqdm.auto``, in kB/MB/GB); disabled when ``progress`` is False.
+
+    ``delay_s`` [s] keeps it hidden that long: a download's bar appears once bytes arrive, not as
+    an empty bar while the connection is being made (or refused).
+    """
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, disable=not progress, delay=delay_s)
 
 
 def _hash_into(digest, path: Path, *, desc: str, progress: bool) -> int:
@@ -156,7 +161,7 @@ def download_file(
     dest.parent.mkdir(parents=True, exist_ok=True)
 
     state = _PartFile(part, progress=progress)
-    with byte_progress(dest.name, progress=progress) as bar:
+    with byte_progress(dest.name, progress=progress, delay_s=1.0) as bar:
         _fetch(
             url,
             state,
@@ -238,7 +243,10 @@ def _fetch(
     failures: list[str] = []
     for attempt in range(retries + 1):
         if attempt:
-            time.sleep(min(30.0, attempt * retry_wait_s))
+            wait_s = min(30.0, attempt * retry_wait_s)
+            warnings.warn(f"{url}: attempt {attempt} of {retries + 1} failed ({failures[-1]}); trying again "
+                          f"in {wait_s:g} s", stacklevel=3)
+            time.sleep(wait_s)
         state.sync()
         try:
             _request_once(url, state, bar, chunk_bytes=chunk_bytes, timeout_s=timeout_s)
@@ -247,15 +255,15 @@ def _fetch(
             failures.append(str(exc))
     state.sync()
     of_total = f" of {state.total}" if state.total is not None else ""
-    saved = (
-        f"{state.size}{of_total} bytes are saved in {state.path}"
-        if state.size
-        else "nothing was saved yet"
-    )
+    if state.size:
+        saved = f"{state.size}{of_total} bytes are saved in {state.path}"
+        again = "run the same command again: it resumes from the saved bytes"
+    else:
+        saved = "nothing was saved"
+        again = "run the same command again"
     raise DownloadError(
         f"{url}: download failed after {retries + 1} attempts; {saved} "
-        f"(last error: {failures[-1]}). Fix: check the network (or the mirror), then "
-        "run the same command again: it resumes from the saved bytes."
+        f"(last error: {failures[-1]}). Fix: check the network (or the mirror), then {again}."
     )
 
 
