@@ -17,6 +17,7 @@ foundation         :mod:`~speakerlib.errors` (every exception),
                    :mod:`~speakerlib.registry` (every list of names),
                    :mod:`~speakerlib.seeds` (every random stream),
                    :mod:`~speakerlib._io` (atomic writes),
+                   :mod:`~speakerlib._lock` (one writer per folder),
                    :mod:`~speakerlib.paths` (the folders of an experiment)
 audio              :mod:`speakerlib.audio`: decoding any file, NIST SPHERE
 data               :mod:`speakerlib.data`: corpora, manifests, splits, downloads,

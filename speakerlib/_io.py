@@ -9,12 +9,20 @@ over the target with :func:`os.replace` only once it is complete. A reader
 therefore sees the old file or the new one, never a partial one; a killed
 writer leaves at most a ``.part`` file, which the next write of the same
 target replaces.
+
+A file lands with the permissions a new file gets from the user's umask
+(``0o666 & ~umask``: 0644 under umask 022, 0600 under 077), whatever mode the
+writer gave the temporary file (a leftover ``.part`` file keeps its mode when it
+is reopened, and some libraries create 0600 temporaries): :func:`atomic_path`
+sets it just before the rename. The umask is read once per process.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "file_mode",
     "part_path",
     "atomic_path",
     "write_text",
@@ -31,6 +40,41 @@ __all__ = [
     "write_csv",
     "describe_difference",
 ]
+
+
+_umask: int | None = None
+_umask_lock = threading.Lock()
+
+
+def _read_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (``/proc/self/status``).
+
+    Elsewhere it is set to 0 and back; the lock keeps two threads of speakerlib from doing that
+    at once (another thread creating a file in between would get umask 0).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The permissions of a new file under the process's umask: ``0o666 & ~umask`` (read once).
+
+    >>> oct(file_mode())  # under umask 022  # doctest: +SKIP
+    '0o644'
+    """
+    global _umask
+    if _umask is None:
+        with _umask_lock:
+            if _umask is None:
+                _umask = _read_umask()
+    return 0o666 & ~_umask
 
 
 def part_path(path: str | os.PathLike) -> Path:
@@ -59,7 +103,7 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
     Path
         :func:`part_path` of ``path``. Write the complete file there (open it,
         or hand it to a library's ``save``); on an exception it is deleted and
-        ``path`` is left as it was.
+        ``path`` is left as it was. Before the rename it gets :func:`file_mode`.
 
     Examples
     --------
@@ -72,6 +116,11 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
     tmp = part_path(path)
     try:
         yield tmp
+        try:
+            os.chmod(tmp, file_mode())
+        except OSError as exc:  # a file system without Unix permissions: keep what it gives
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -18,21 +18,29 @@ Every utterance file is written to a temporary name beside it and renamed
 into place (:func:`speakerlib._io.atomic_path`), so a file that exists is
 complete: a run that is killed can be started again and only the missing
 utterances are computed (rejected ones are tried again). The summary files
-(index, rejects, ``features.npy``) are removed when a run starts and
-rewritten when it ends, ``index.csv`` last: a store without ``index.csv`` is
-incomplete, and :func:`speakerlib.store.load_store` says so. Re-running with
-a different configuration in the same folder raises
+(index, rejects, ``features.npy``) are removed when a run that has utterances
+to write starts, and rewritten when it ends, ``index.csv`` last: a store
+without ``index.csv`` is incomplete, and :func:`speakerlib.store.load_store`
+says so. A rerun with nothing to do writes no file at all. Re-running with a
+different configuration in the same folder raises
 :class:`~speakerlib.errors.StoreConfigError`.
+
+One writer at a time
+--------------------
+A run holds the store's lock (``STORE/.lock``, :func:`speakerlib._lock.folder_lock`)
+from before it writes anything until it ends: a second run into the same
+store stops at once with :class:`~speakerlib.errors.FolderInUseError` naming
+the first one's PID. The lock of a run that was killed is taken over (with a
+warning).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import csv
 import multiprocessing
-import re
 import time
 import warnings
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +48,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from speakerlib import __version__
 from speakerlib._checks import is_int
-from speakerlib._io import atomic_path, describe_difference, write_csv, write_json
+from speakerlib._lock import folder_lock
 from speakerlib.audio import AudioConversionWarning, load_audio
 from speakerlib.errors import (
     ConfigError,
     ConfigTypeError,
+    EmptyCorpusError,
     ManifestError,
     SpeakerlibError,
     StoreConfigError,
@@ -54,17 +62,13 @@ from speakerlib.errors import (
 from speakerlib.features import compute_features
 from speakerlib.framing import fix_length
 from speakerlib.store import (
-    CONFIG_NAME,
-    FEATURES_NAME,
     INDEX_NAME,
     REJECTS_NAME,
-    STORE_FORMAT,
-    STORE_VERSION,
-    UTTERANCES_DIR,
     PrepareConfig,
-    read_store_config,
     read_utterance_file,
 )
+from speakerlib.store.files import utterance_file_name, write_utterance_file
+from speakerlib.store.writer import drop_summary_files, open_store, write_summary_files
 from speakerlib.vad import vad
 
 if TYPE_CHECKING:
@@ -76,7 +80,6 @@ if TYPE_CHECKING:
 __all__ = ["PrepareSummary", "UtteranceContent", "prepare", "utterance_content"]
 
 _REJECT_COLUMNS = ["utt_id", "path", "error", "reason"]
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -128,20 +131,6 @@ class PrepareSummary:
 
 # ---------------------------------------------------------------------------
 # The work on one utterance (runs in the worker processes)
-
-
-def _safe_name(text: str) -> str:
-    """A file-name-safe version of ``text``; a hash keeps sanitised names apart."""
-    if _SAFE_NAME.fullmatch(text):
-        return text
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:80].lstrip("._-") or "x"
-    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
-    return f"{cleaned}-{digest}"
-
-
-def _relative_feature_file(utt_id: str, speaker: str) -> str:
-    folder = _safe_name(speaker) if speaker else "_"
-    return f"{UTTERANCES_DIR}/{folder}/{_safe_name(utt_id)}.npz"
 
 
 _METADATA_KEYS = (
@@ -275,25 +264,13 @@ def _compute(utt_id: str, path: str, config: PrepareConfig) -> tuple[np.ndarray,
     return content.kept, meta, content.segments_s
 
 
-def _write_utterance(target: Path, utt_id: str, path: str, kept: np.ndarray, meta: dict,
-                     segments: np.ndarray) -> None:
-    record = {"utt_id": utt_id, "source_path": path, **meta}
-    arrays = {
-        "audio" if kept.ndim == 1 else "features": np.ascontiguousarray(kept, dtype=np.float32),
-        "vad_segments_s": segments,
-        "metadata": np.asarray(json.dumps(record)),
-    }
-    # A fixed temporary name: a killed run's leftover is overwritten when the utterance is redone.
-    with atomic_path(target) as partial, open(partial, "wb") as handle:
-        np.savez(handle, allow_pickle=False, **arrays)
-
-
 def _work_chunk(tasks: list[tuple[int, str, str, str]], config_dict: dict,
-                store: str) -> list[tuple[int, str, dict]]:
+                store: str, write: bool) -> list[tuple[int, str, dict]]:
     """Prepare a chunk of utterances; return ``(position, status, row or reject)`` each.
 
-    ``status`` is ``"written"``, ``"skipped"`` or ``"rejected"``; the result
-    holds metadata only, never feature values.
+    ``status`` is ``"written"``, ``"skipped"`` or ``"rejected"``, or with
+    ``write=False`` ``"pending"`` for one that would be written (nothing is
+    written then); the result holds metadata only, never feature values.
     """
     config = PrepareConfig.from_dict(config_dict)
     root = Path(store)
@@ -309,7 +286,10 @@ def _work_chunk(tasks: list[tuple[int, str, str, str]], config_dict: dict,
         except SpeakerlibError as exc:
             results.append((position, "rejected", {"error": type(exc).__name__, "reason": str(exc)}))
             continue
-        _write_utterance(target, utt_id, path, kept, meta, segments)
+        if not write:
+            results.append((position, "pending", {}))
+            continue
+        write_utterance_file(target, kept, segments, {"utt_id": utt_id, "source_path": path, **meta})
         shape = tuple(int(n) for n in kept.shape)
         results.append((position, "written", _index_row(meta, shape, segments.shape[0], config)))
     return results
@@ -317,37 +297,6 @@ def _work_chunk(tasks: list[tuple[int, str, str, str]], config_dict: dict,
 
 # ---------------------------------------------------------------------------
 # The run
-
-
-def _open_store(store: Path, config: PrepareConfig) -> None:
-    """Create the store, or check that an existing one was made with ``config``."""
-    config_path = store / CONFIG_NAME
-    if config_path.is_file():
-        stored = read_store_config(store)
-        if stored.store_key() != config.store_key():
-            differences = "\n  ".join(describe_difference(stored.store_key(), config.store_key()))
-            raise StoreConfigError(
-                f"{store}: expected a feature store made with this run's config, found one "
-                f"made with another.\n  {differences}\n"
-                f"store config:    {json.dumps(stored.to_dict(), sort_keys=True)}\n"
-                f"this run's config: {json.dumps(config.to_dict(), sort_keys=True)}\n"
-                "Fix: write to another folder (--out), delete this store to rebuild it, or "
-                "run with the store's settings (PrepareConfig.from_dict of its config.json)."
-            )
-        return
-    if store.exists() and any(store.iterdir()):
-        raise StoreConfigError(
-            f"{store}: expected an empty folder or a feature store, found other files and no "
-            f"{CONFIG_NAME}. Choose a new folder for the store."
-        )
-    store.mkdir(parents=True, exist_ok=True)
-    write_json(config_path, {
-        "format": STORE_FORMAT,
-        "version": STORE_VERSION,
-        "made_by": "speakerlib.prepare.prepare",
-        "speakerlib_version": __version__,
-        "config": config.to_dict(),
-    })
 
 
 def _manifest_frame(manifest: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str]:
@@ -413,12 +362,22 @@ def prepare(
     StoreConfigError
         If ``store`` holds a store made with another config (the message shows
         both and the fix), or other files.
+    FolderInUseError
+        If another running process writes ``store`` (the message names its PID).
+    EmptyCorpusError
+        If every utterance was rejected: the store and ``rejects.csv`` are
+        written, and the message gives the most common reasons and the fix.
     ManifestError
         If the manifest is empty, lacks ``utt_id`` or ``path``, or repeats an id.
     ConfigError, ConfigTypeError
         If ``jobs`` or ``config`` is invalid.
     OSError
         If the store cannot be written; what was written counts as done next time.
+
+    Warns
+    -----
+    StaleLockWarning
+        When the lock of a run that was killed is taken over.
 
     Notes
     -----
@@ -435,8 +394,6 @@ def prepare(
     >>> load_store("stores/timit_ref").features().shape  # doctest: +SKIP
     (160, 299, 40)
     """
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     if not isinstance(config, PrepareConfig):
         raise ConfigTypeError(f"config: expected a PrepareConfig, got {type(config).__name__}")
@@ -444,16 +401,12 @@ def prepare(
         raise ConfigError(f"jobs: expected an integer >= 1, got {jobs!r}")
     frame, _ = _manifest_frame(manifest)
     store = Path(store).expanduser().absolute()
-    _open_store(store, config)
-    # The summary files describe a finished run: drop them until this one finishes.
-    for name in (INDEX_NAME, FEATURES_NAME, REJECTS_NAME):
-        (store / name).unlink(missing_ok=True)
 
     utt_ids = frame["utt_id"].astype(str).tolist()
     paths = [str(Path(str(p)).expanduser()) for p in frame["path"]]
     speakers = (frame["speaker"].astype(str).tolist() if "speaker" in frame.columns
                 else [""] * len(frame))
-    relatives = [_relative_feature_file(u, s) for u, s in zip(utt_ids, speakers)]
+    relatives = [utterance_file_name(u, s) for u, s in zip(utt_ids, speakers)]
     owners: dict[str, list[str]] = {}
     for utt_id, relative in zip(utt_ids, relatives):
         owners.setdefault(relative, []).append(utt_id)
@@ -465,23 +418,79 @@ def prepare(
             f"file name (first: {first}). Rename them in the manifest."
         )
     tasks = list(zip(range(len(frame)), utt_ids, paths, relatives))
-    chunk = max(1, min(16, len(tasks) // (int(jobs) * 8) or 1))
-    chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
 
+    with folder_lock(store, purpose="prepare a feature store"):
+        open_store(store, config)
+        results = _run(store, tasks, config, jobs=int(jobs), progress=progress)
+        summary = _finish(store, frame, relatives, results, config, started)
+    if summary.converted:
+        warnings.warn(
+            f"{store}: {summary.converted} of {summary.written + summary.skipped} utterances "
+            f"were converted on loading (resampled to {config.sample_rate_hz} Hz, downmixed to "
+            f"mono or clipped); the 'conversions' column of {store / INDEX_NAME} says which "
+            "and how.",
+            AudioConversionWarning,
+            stacklevel=2,
+        )
+    if summary.written + summary.skipped == 0:
+        rejects = [row for status, row in results.values() if status == "rejected"]
+        raise _nothing_kept(summary, rejects, config)
+    return summary
+
+
+def _rejected_before(store: Path) -> set[str]:
+    """The ids the last finished run rejected (its ``rejects.csv``)."""
+    try:
+        with open(store / REJECTS_NAME, newline="", encoding="utf-8") as handle:
+            return {row["utt_id"] for row in csv.DictReader(handle)}
+    except (OSError, KeyError, csv.Error):
+        return set()
+
+
+def _run(store: Path, tasks: list[tuple[int, str, str, str]], config: PrepareConfig, *, jobs: int,
+         progress: bool) -> dict[int, tuple[str, dict]]:
+    """Every task's ``(status, row or reject)`` by position (:func:`_work_chunk`).
+
+    Where the last run finished (``index.csv`` is there) and every utterance
+    either has its file or was rejected then, a first pass writes nothing: a
+    rerun with nothing to do leaves every file as it was. Only when an
+    utterance turns out to need writing are the summary files dropped (the
+    store is incomplete until they are written again) and that utterance written.
+    """
+    rejected = _rejected_before(store) if (store / INDEX_NAME).is_file() else None
+    quiet = rejected is not None and all((store / relative).is_file() or utt_id in rejected
+                                         for _, utt_id, _, relative in tasks)
+    if not quiet:
+        drop_summary_files(store)
+    results = _run_chunks(store, tasks, config, jobs=jobs, progress=progress, write=not quiet)
+    pending = [task for task in tasks if results[task[0]][0] == "pending"]
+    if pending:
+        drop_summary_files(store)
+        results.update(_run_chunks(store, pending, config, jobs=jobs, progress=progress, write=True))
+    return results
+
+
+def _run_chunks(store: Path, tasks: list[tuple[int, str, str, str]], config: PrepareConfig, *,
+                jobs: int, progress: bool, write: bool) -> dict[int, tuple[str, dict]]:
+    """:func:`_work_chunk` on chunks of ``tasks``, in ``jobs`` worker processes (or this one)."""
+    from tqdm.auto import tqdm
+
+    chunk = max(1, min(16, len(tasks) // (jobs * 8) or 1))
+    chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
     results: dict[int, tuple[str, dict]] = {}
     config_dict = config.to_dict()
     bar = tqdm(total=len(tasks), desc="preparing features", unit="utt", disable=not progress)
     try:
         if jobs == 1:
             for part in chunks:
-                for position, status, row in _work_chunk(part, config_dict, str(store)):
+                for position, status, row in _work_chunk(part, config_dict, str(store), write):
                     results[position] = (status, row)
                 bar.update(len(part))
         else:
             # "spawn": safe whatever the caller's process holds (threads, TensorFlow)
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=int(jobs), mp_context=context) as pool:
-                futures = {pool.submit(_work_chunk, part, config_dict, str(store)): len(part)
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                futures = {pool.submit(_work_chunk, part, config_dict, str(store), write): len(part)
                            for part in chunks}
                 try:
                     for future in as_completed(futures):
@@ -494,24 +503,13 @@ def prepare(
                     raise
     finally:
         bar.close()
-
-    summary = _finish(store, frame, relatives, results, config, started)
-    if summary.converted:
-        warnings.warn(
-            f"{store}: {summary.converted} of {summary.written + summary.skipped} utterances "
-            f"were converted on loading (resampled to {config.sample_rate_hz} Hz, downmixed to "
-            f"mono or clipped); the 'conversions' column of {store / INDEX_NAME} says which "
-            "and how.",
-            AudioConversionWarning,
-            stacklevel=2,
-        )
-    return summary
+    return results
 
 
 def _finish(store: Path, frame: pd.DataFrame, relatives: list[str],
             results: dict[int, tuple[str, dict]], config: PrepareConfig,
             started: float) -> PrepareSummary:
-    """Write rejects, the consolidated features and the index (last)."""
+    """Write rejects, the consolidated features and the index (last), each only if it changed."""
     import pandas as pd
 
     kept = [i for i in range(len(frame)) if results[i][0] != "rejected"]
@@ -522,7 +520,6 @@ def _finish(store: Path, frame: pd.DataFrame, relatives: list[str],
           **results[i][1]} for i in rejected],
         columns=_REJECT_COLUMNS,
     )
-    write_csv(store / REJECTS_NAME, rejects)
 
     index = frame.iloc[kept].reset_index(drop=True).copy()
     index["feature_file"] = [relatives[i] for i in kept]
@@ -538,11 +535,8 @@ def _finish(store: Path, frame: pd.DataFrame, relatives: list[str],
                    "conversions"):
         index[column] = rows[column].to_numpy()
 
-    if config.num_samples is not None:
-        _write_consolidated(store, index["feature_file"].tolist(), config.output_shape)
-    write_csv(store / INDEX_NAME, index)
-
     written = [i for i in kept if results[i][0] == "written"]
+    write_summary_files(store, index, rejects, config, files_changed=bool(written))
     return PrepareSummary(
         store=store,
         written=len(written),
@@ -555,16 +549,40 @@ def _finish(store: Path, frame: pd.DataFrame, relatives: list[str],
     )
 
 
-def _write_consolidated(store: Path, files: list[str], shape: tuple[int, int]) -> None:
-    """``features.npy``: every utterance's features stacked in index order."""
-    with atomic_path(store / FEATURES_NAME) as partial:
-        out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32,
-                                        shape=(len(files), *shape))
-        try:
-            for row, relative in enumerate(files):
-                with np.load(store / relative, allow_pickle=False) as data:
-                    out[row] = data["features"]
-            out.flush()
-        finally:
-            del out  # closes the memory map before the rename (or the removal)
+#: What to do when many utterances are rejected for one reason (the name of its error).
+_FIXES = {
+    "UnreadableAudioError": "check the files the report lists (a truncated download: download it again)",
+    "InvalidAudioError": "check the files the report lists (their samples hold NaN or infinite values)",
+    "AudioTooShortError": "check that the manifest's paths point at the recordings (these are "
+                          "shorter than one feature window)",
+}
 
+
+def _nothing_kept(summary: PrepareSummary, rejects: list[dict], config: PrepareConfig) -> EmptyCorpusError:
+    """The error of a run that rejected every utterance: the commonest reasons, and the fix."""
+    counts = Counter(reject["error"] for reject in rejects).most_common(3)
+    first: dict[str, str] = {}
+    for reject in rejects:
+        reason = reject["reason"]
+        first.setdefault(reject["error"], reason if len(reason) <= 160 else reason[:157] + "...")
+    reasons = "; ".join(f"{name} x{count} (first: {first[name]})" for name, count in counts)
+    off = "pass config=dataclasses.replace(config, vad=None)"
+    gentler = (f"with a gentler VAD (config.vad.mode is {config.vad.mode}; config=dataclasses.replace("
+               "config, vad=dataclasses.replace(config.vad, mode=0)) keeps the most audio)"
+               if config.vad is not None else "")
+    fixes = []
+    for name, _ in counts:
+        if name == "NothingLeftAfterVadError" and config.vad is not None:
+            fixes.append(f"for {name} (VAD found no speech), prepare again into a new store folder "
+                         f"without VAD ({off})" + (f" or {gentler}" if config.vad.mode else ""))
+        elif name in _FIXES:
+            fixes.append(f"for {name}, {_FIXES[name]}")
+    cli = {off: "add --no-vad", "a new store folder": "a new --out folder",
+           gentler: "with a gentler VAD mode (a PrepareConfig setting from Python: vad=VadConfig(mode=0))"}
+    return EmptyCorpusError(
+        f"{summary.store}: expected at least one utterance in the feature store, found none: all "
+        f"{summary.rejected} utterances of the manifest were rejected (each with its reason in "
+        f"{summary.rejects_path}; the store and that report are written). Most common reasons: "
+        f"{reasons}. Fix: {'; '.join(fixes or [f'see each reason in {summary.rejects_path}'])}.",
+        cli={python: command for python, command in cli.items() if python},
+    )

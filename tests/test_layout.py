@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "speakerlib"
 #: Module-name prefixes, lowest layer first; a module may import from its own layer and those before it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("speakerlib.errors",),
-    ("speakerlib", "speakerlib.registry", "speakerlib.seeds", "speakerlib._io", "speakerlib._checks",
+    ("speakerlib", "speakerlib.registry", "speakerlib.seeds", "speakerlib._io", "speakerlib._lock", "speakerlib._checks",
      "speakerlib._tensorflow", "speakerlib.paths"),
     ("speakerlib.audio",),
     ("speakerlib.data",),

@@ -18,12 +18,14 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from speakerlib._lock import LOCK_NAME, StaleLockWarning
 from speakerlib.audio import AudioConversionWarning, load_audio
 from speakerlib.cli import main
 from speakerlib.data.manifest import read_manifest, write_manifest
 from speakerlib.errors import (
     ConfigError,
     ConfigTypeError,
+    EmptyCorpusError,
     ManifestError,
     StoreConfigError,
     UnknownUtteranceError,
@@ -232,13 +234,96 @@ def test_rerun_skips_everything_and_changes_nothing(tree, tmp_path):
     assert second.audio_s == 0.0 and first.audio_s > 0
 
 
+def file_states(store: Path) -> dict[str, tuple[int, int, int]]:
+    """Every file of the store (the lock and temporary files too): inode, mtime [ns], size."""
+    return {str(p.relative_to(store)): (p.stat().st_ino, p.stat().st_mtime_ns, p.stat().st_size)
+            for p in sorted(store.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_rerun_with_nothing_to_do_writes_no_file(tree, tmp_path, jobs):
+    store = tmp_path / "s"
+    first = prepare(tree, store, progress=False, jobs=jobs)
+    assert first.rejected == 4  # rejected ones are tried again, and rejected again
+    before = file_states(store)
+    assert {INDEX_NAME, FEATURES_NAME, REJECTS_NAME, CONFIG_NAME} <= set(before)
+    time.sleep(0.01)  # a rewritten file would get a later mtime
+    second = prepare(tree, store, progress=False, jobs=jobs)
+    assert (second.written, second.skipped, second.rejected) == (0, 5, 4)
+    assert file_states(store) == before  # no file rewritten, none added (no lock left behind)
+    assert load_store(store).features().shape == (5, 299, 40)
+
+
+def test_a_rerun_that_adds_utterances_consolidates_them(prepared, tree, tmp_path):
+    store = tmp_path / "grown"
+    prepare(tree.iloc[:2], store, **QUIET)
+    assert load_store(store).features().shape == (2, 299, 40)
+    grown = prepare(tree, store, **QUIET)
+    assert (grown.written, grown.skipped, grown.rejected) == (3, 2, 4)
+    # the same store as one prepared in one go
+    for name in (INDEX_NAME, REJECTS_NAME, FEATURES_NAME):
+        assert (store / name).read_bytes() == (prepared[0] / name).read_bytes(), name
+    # and one that leaves utterances out drops them from the index and the stacked features
+    prepare(tree.iloc[[4, 0]], store, **QUIET)
+    shrunk = load_store(store)
+    assert shrunk.ids == ["hifi", "good0"]
+    np.testing.assert_array_equal(shrunk.features(), load_store(prepared[0]).features(["hifi", "good0"]))
+
+
+def test_a_rerun_writes_a_rejected_file_that_can_now_be_read(tmp_path):
+    tree = write_tree(tmp_path / "corpus")
+    store = tmp_path / "s"
+    assert prepare(tree, store, **QUIET).rejected == 4
+    truncated = Path(tree.set_index("utt_id").loc["truncated", "path"])
+    sf.write(truncated, speech_like(2.5, seed=5), SR, subtype="PCM_16")  # downloaded again
+    again = prepare(tree, store, **QUIET)
+    assert (again.written, again.skipped, again.rejected) == (1, 5, 3)
+    loaded = load_store(store)
+    assert "truncated" in loaded.ids and "truncated" not in set(loaded.rejects["utt_id"])
+    assert loaded.features().shape == (6, 299, 40)
+    np.testing.assert_array_equal(loaded.features(["truncated"])[0], loaded.get("truncated"))
+
+
+def test_a_store_where_every_file_was_rejected_is_an_error_with_the_reasons(tree, tmp_path, capsys):
+    manifest = tree.set_index("utt_id").loc[["silence", "truncated", "nan"]].reset_index()
+    silent = tmp_path / "silence2.wav"
+    sf.write(silent, np.zeros(2 * SR, dtype=np.float32), SR, subtype="PCM_16")
+    manifest = pd.concat([manifest, pd.DataFrame([{"utt_id": "silence2", "speaker": "spk1",
+                                                   "path": str(silent)}])], ignore_index=True)
+    store = tmp_path / "s"
+    with pytest.raises(EmptyCorpusError) as info:
+        prepare(manifest, store, **QUIET)
+    message = str(info.value)
+    for part in (f"{store}: expected at least one utterance", "all 4 utterances",
+                 str(store / REJECTS_NAME), "NothingLeftAfterVadError x2 (first: VAD found no speech",
+                 "UnreadableAudioError x1", "InvalidAudioError x1",
+                 "without VAD (pass config=dataclasses.replace(config, vad=None))",
+                 "gentler VAD (config.vad.mode is 1", "new store folder"):
+        assert part in message, part
+    assert message.index("NothingLeftAfterVadError x2") < message.index("UnreadableAudioError x1")
+    command_line = info.value.for_command_line()
+    assert "without VAD (add --no-vad)" in command_line and "a new --out folder" in command_line
+    assert "pass config=" not in command_line
+    # nothing is lost: the store and its rejects report are written
+    loaded = load_store(store)
+    assert len(loaded) == 0 and loaded.features().shape == (0, 299, 40)
+    assert sorted(loaded.rejects["utt_id"]) == ["nan", "silence", "silence2", "truncated"]
+    assert not (store / LOCK_NAME).exists()
+
+    csv = write_manifest(manifest.assign(duration_s=1.0, sample_rate=SR, subset="x", gender=""),
+                         tmp_path / "m.csv")
+    assert main(["prepare", "--manifest", str(csv), "--out", str(store), "--quiet", "--jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "add --no-vad" in err and str(store / REJECTS_NAME) in err
+
+
 def test_a_different_config_in_the_same_store_is_refused(tree, tmp_path):
     store = tmp_path / "s"
     prepare(tree.iloc[:2], store, **QUIET)
     with pytest.raises(StoreConfigError) as info:
         prepare(tree.iloc[:2], store, config=PrepareConfig(vad=None), **QUIET)
     message = str(info.value)
-    assert "vad" in message and "another folder" in message
+    assert "vad" in message and "another folder" in message and "PrepareConfig.from_dict" in message
     assert '"boundaries": "reference"' in message  # the store's config
     assert '"vad": null' in message  # this run's config
     # the normalisation is applied at load time, so it does not make another store
@@ -411,7 +496,8 @@ def test_a_killed_run_resumes_to_the_same_store(tmp_path):
     with pytest.raises(StoreConfigError, match="interrupted"):
         load_store(killed)
 
-    resumed = prepare(manifest_path, killed, progress=False, jobs=2)
+    with pytest.warns(StaleLockWarning, match="removed a stale lock of PID"):  # the killed run's
+        resumed = prepare(manifest_path, killed, progress=False, jobs=2)
     assert resumed.skipped >= 8 and resumed.written + resumed.skipped == 72
     assert resumed.rejected == 0
     assert not list(killed.rglob("*.part")) and not list(killed.rglob(".*.part.*"))
@@ -474,11 +560,15 @@ def test_cli_prepare(tree, tmp_path, capsys):
         assert "0 written, 5 skipped as already done, 4 rejected" in capsys.readouterr().out
 
         assert main(argv + ["--no-vad"]) == 2  # another config in the same store: a speakerlib error
-        assert "another folder" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "write to another folder (--out)" in err
+        assert "run with the store's settings (its flags: none, the defaults)" in err
 
         other = tmp_path / "mfcc"
         assert main(["prepare", "--manifest", str(manifest_path), "--out", str(other), "--quiet",
                      "--features", "mfcc", "--no-vad", "--length-s", "2"]) == 0
+        assert main(["prepare", "--manifest", str(manifest_path), "--out", str(other), "--quiet"]) == 2
+        assert "(its flags: --features mfcc --no-vad --length-s 2)" in capsys.readouterr().err
     loaded = load_store(other)
     assert loaded.config.vad is None and loaded.config.length_s == 2.0
     # no VAD: the silence and the 10 ms blip (padded to 2 s) are kept

@@ -39,6 +39,9 @@ Everything is a plain ``.npy``/``.npz`` array (written with
       rejects.csv          utt_id, path, error, reason: every utterance left out, and why
       features.npy         fixed length only: (N, frames, bins) float32, row i of
                            index.csv is features.npy[i] (memory-mappable)
+      .lock                only while a run writes the store: who (PID, host, purpose,
+                           command, start time; :func:`speakerlib._lock.folder_lock`);
+                           not part of the store, skipped by whatever lists its files
 
 ``config.json`` holds ``format`` (:data:`STORE_FORMAT`), ``version``
 (:data:`STORE_VERSION`), ``made_by``, ``speakerlib_version`` and ``config``
@@ -61,7 +64,9 @@ Utterance ids and speakers that are not safe file names
 Every file is written whole or not at all (:func:`speakerlib._io.atomic_path`),
 and ``index.csv`` last: a store without ``index.csv`` is incomplete (its run
 was interrupted; :func:`speakerlib.prepare.prepare` resumes it), and
-:func:`load_store` says so.
+:func:`load_store` says so. A summary file is only rewritten when its
+content changes, so a rerun with nothing to do writes no file; one process at
+a time writes a store (its ``.lock``).
 
 Its modules:
 
@@ -71,6 +76,8 @@ Its modules:
     The file names and the readers of ``config.json`` and of one utterance's file.
 :mod:`~speakerlib.store.reader`
     :func:`load_store` and :class:`FeatureStore`.
+:mod:`~speakerlib.store.writer`
+    Writing the store's own files: ``config.json`` first, the summary files last.
 """
 
 from speakerlib.store.config import CONTENTS, LENGTH_MODES, PrepareConfig

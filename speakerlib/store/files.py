@@ -5,11 +5,14 @@ The layout is described in :mod:`speakerlib.store`.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
+from speakerlib._io import atomic_path
 from speakerlib.errors import ConfigError, StoreConfigError
 from speakerlib.store.config import PrepareConfig
 
@@ -24,6 +27,8 @@ __all__ = [
     "read_config_record",
     "read_store_config",
     "read_utterance_file",
+    "utterance_file_name",
+    "write_utterance_file",
 ]
 
 #: The store's files and folder (:mod:`speakerlib.store`).
@@ -35,6 +40,30 @@ UTTERANCES_DIR = "utterances"
 #: ``format`` and ``version`` of a store's ``config.json``.
 STORE_FORMAT = "speakerlib-feature-store"
 STORE_VERSION = 1
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _safe_name(text: str) -> str:
+    """A file-name-safe version of ``text``; a hash keeps sanitised names apart."""
+    if _SAFE_NAME.fullmatch(text):
+        return text
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:80].lstrip("._-") or "x"
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+    return f"{cleaned}-{digest}"
+
+
+def utterance_file_name(utt_id: str, speaker: str) -> str:
+    """Where a store keeps an utterance, relative to the store: ``utterances/<speaker>/<utt_id>.npz``.
+
+    Ids and speakers that are not safe file names (``[A-Za-z0-9][A-Za-z0-9._-]*``,
+    at most 100 characters) are sanitised and suffixed with a hash; no speaker: ``_``.
+
+    >>> utterance_file_name("84-121123-0000", "84")
+    'utterances/84/84-121123-0000.npz'
+    """
+    folder = _safe_name(speaker) if speaker else "_"
+    return f"{UTTERANCES_DIR}/{folder}/{_safe_name(utt_id)}.npz"
 
 
 def read_config_record(store: Path) -> dict:
@@ -119,3 +148,27 @@ def read_utterance_file(path: Path) -> tuple[dict, tuple[int, ...], np.ndarray]:
         shape = data["features" if "features" in data.files else "audio"].shape
         segments = data["vad_segments_s"]
     return meta, tuple(int(n) for n in shape), segments
+
+
+def write_utterance_file(path: Path, kept: np.ndarray, segments_s: np.ndarray, metadata: dict) -> None:
+    """Write one utterance's file (atomically, so that a file that exists is complete).
+
+    Parameters
+    ----------
+    path : Path
+        Its place in the store (:func:`utterance_file_name`).
+    kept : np.ndarray [shape=(frames, bins) or (samples,), dtype=float32]
+        Its features, or its audio after VAD (a store of ``content="audio"``).
+    segments_s : np.ndarray [shape=(k, 2), dtype=float64] [s]
+        The segments VAD kept.
+    metadata : dict
+        The ``metadata`` JSON object (``utt_id``, ``source_path``, ... see :mod:`speakerlib.store`).
+    """
+    arrays = {
+        "audio" if kept.ndim == 1 else "features": np.ascontiguousarray(kept, dtype=np.float32),
+        "vad_segments_s": segments_s,
+        "metadata": np.asarray(json.dumps(metadata)),
+    }
+    # A fixed temporary name: a killed run's leftover is overwritten when the utterance is redone.
+    with atomic_path(path) as partial, open(partial, "wb") as handle:
+        np.savez(handle, allow_pickle=False, **arrays)

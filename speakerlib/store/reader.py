@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from speakerlib.errors import ConfigError, StoreConfigError, UnknownUtteranceError
+from speakerlib._lock import lock_holder
+from speakerlib.errors import ConfigError, FolderInUseError, StoreConfigError, UnknownUtteranceError
 from speakerlib.features import NORMALIZE_MODES, compute_features, normalize
 from speakerlib.store.config import PrepareConfig
 from speakerlib.store.files import (
@@ -145,8 +146,10 @@ class FeatureStore:
         if self.config.content != "audio":
             raise StoreConfigError(
                 f"{self.path}: expected a store of audio (PrepareConfig(content='audio')), found one "
-                "of features. Prepare the audio store with content='audio' (speakerlib prepare "
-                "--content audio)."
+                "of features. Prepare an audio store: pass config=PrepareConfig(length_s=None, "
+                "content='audio').",
+                cli={"pass config=PrepareConfig(length_s=None, content='audio')":
+                     "speakerlib prepare --content audio"},
             )
         with np.load(self._file(utt_id), allow_pickle=False) as data:
             return np.asarray(data["audio"], dtype=np.float32)
@@ -221,6 +224,8 @@ def load_store(store: str | Path) -> FeatureStore:
         If the folder is not a feature store, or is incomplete (a run was
         interrupted: run :func:`~speakerlib.prepare.prepare` again to finish
         it), or its ``features.npy`` does not match its index.
+    FolderInUseError
+        If it is incomplete because a running process is writing it now.
 
     Examples
     --------
@@ -241,6 +246,13 @@ def load_store(store: str | Path) -> FeatureStore:
         )
     config = read_store_config(path)
     if not (path / INDEX_NAME).is_file():
+        holder = lock_holder(path)
+        if holder is not None:
+            raise FolderInUseError(
+                f"{path}: expected a complete feature store, found no {INDEX_NAME}: PID "
+                f"{holder['pid']} on {holder['host']} is writing it now ({holder.get('purpose')}, "
+                f"started {holder.get('started')}). Fix: wait for that run to finish, then open the store."
+            )
         raise StoreConfigError(
             f"{path}: expected a complete feature store, found no {INDEX_NAME}: the run that "
             "made it was interrupted. Run prepare again with the same manifest and settings "
