@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +12,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from speakerlib.audio.load import load_audio
 from speakerlib.audio.sphere import is_sphere, read_sphere_header
 from speakerlib.data.corpora import CORPUS_KINDS, read_corpus
-from speakerlib.data.folder import read_folder
+from speakerlib.data.folder import AUDIO_EXTENSIONS, read_folder
 from speakerlib.data.kaldi import read_kaldi
 from speakerlib.data.librispeech import read_librispeech
 from speakerlib.data.manifest import MANIFEST_COLUMNS
@@ -21,6 +24,7 @@ from speakerlib.errors import (
     CorpusLayoutError,
     CorpusNotFoundError,
     EmptyCorpusError,
+    ManifestError,
     UnreadableAudioError,
 )
 
@@ -406,14 +410,16 @@ def make_folder(base: Path) -> Path:
     write_tone(root / "id001" / "00003.flac", format="FLAC")
     write_tone(root / "id002" / "clip.FLAC", format="FLAC")
     write_tone(root / "id002" / "talk.Ogg", format="OGG", subtype="VORBIS")
-    (root / "id002" / "notes.txt").write_text("not audio")
     write_tone(root / "id002" / ".hidden" / "x.wav")
     return root
 
 
 def test_folder_nested(tmp_path):
     root = make_folder(tmp_path)
-    manifest, rejects = read_folder(root, **QUIET)
+    (root / "id002" / "notes.txt").write_text("not audio")
+    with pytest.warns(UserWarning, match=r"left out 1 file\(s\).*'\.txt' \(1, for example "
+                      + re.escape(str(root / "id002" / "notes.txt"))):
+        manifest, rejects = read_folder(root, **QUIET)
     assert rejects.empty
     assert manifest["utt_id"].tolist() == [
         "id001/00003", "id001/videoA/00001", "id001/videoA/deeper/00002", "id002/clip",
@@ -423,6 +429,7 @@ def test_folder_nested(tmp_path):
     assert set(manifest["corpus"]) == {"folder"}
 
     (root / "speakers.csv").write_text("speaker,gender\nid001,female\nid002,M\n")
+    (root / "id002" / "notes.txt").unlink()
     with_csv, _ = read_folder(root, **QUIET)
     assert with_csv["gender"].tolist() == ["F", "F", "F", "M", "M"]
 
@@ -431,6 +438,149 @@ def test_folder_loose_files_are_a_layout_error(tmp_path):
     write_tone(tmp_path / "a.wav")
     with pytest.raises(CorpusLayoutError, match="speaker"):
         read_folder(tmp_path, **QUIET)
+
+
+def _ffmpeg_encode(source: Path, target: Path, *args: str) -> Path:
+    """Encode ``source`` into ``target`` with the ffmpeg binary load_audio itself uses."""
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="imageio-ffmpeg (the ffmpeg "
+                                         "speakerlib decodes MP3 and M4A with) is not installed")
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i",
+                           str(source), *args, str(target)], capture_output=True, timeout=60)
+    if done.returncode != 0:
+        pytest.skip(f"this ffmpeg cannot encode {target.suffix} ({args}): "
+                    f"{done.stderr.decode(errors='replace').strip()[-200:]}")
+    return target
+
+
+def test_folder_reads_every_format_load_audio_decodes_with_its_decoded_length(tmp_path):
+    t = np.arange(int(0.7 * 22050)) / 22050
+    stereo = 0.3 * np.stack([np.sin(2 * np.pi * 300 * t), np.sin(2 * np.pi * 450 * t)], axis=1)
+    source = tmp_path / "source.wav"
+    sf.write(source, stereo, 22050, subtype="PCM_16")
+    root = tmp_path / "corpus"
+    # an MP3 without its Xing/LAME frame: libsndfile's header estimates 512 samples too many
+    _ffmpeg_encode(source, root / "mp3" / "talk.mp3", "-c:a", "libmp3lame", "-write_xing", "0")
+    _ffmpeg_encode(source, root / "m4a" / "talk.M4A", "-c:a", "aac", "-ac", "1", "-ar", "16000")
+    _ffmpeg_encode(source, root / "opus" / "talk.opus", "-c:a", "libopus")
+    for fmt, ext in [("AIFF", ".aiff"), ("AU", ".au"), ("CAF", ".caf"), ("W64", ".w64")]:
+        write_tone(root / fmt.lower() / f"talk{ext}", format=fmt)
+    assert {p.suffix.lower() for p in root.rglob("talk.*")} <= set(AUDIO_EXTENSIONS)
+
+    manifest, rejects = read_folder(root, **QUIET)
+    assert rejects.empty
+    assert manifest["speaker"].tolist() == ["aiff", "au", "caf", "m4a", "mp3", "opus", "w64"]
+    for row in manifest.itertuples():
+        y, report = load_audio(row.path, sample_rate_hz=None, mono=False)
+        assert (row.sample_rate, row.num_channels) == (report.original_sample_rate_hz, y.shape[1])
+        assert row.duration_s == len(y) / row.sample_rate, row.path
+    mp3 = manifest.set_index("speaker").loc["mp3"]
+    assert (mp3.sample_rate, mp3.num_channels) == (22050, 2)
+    assert sf.info(mp3.path).frames != round(mp3.duration_s * 22050)  # the estimate is not used
+    m4a = manifest.set_index("speaker").loc["m4a"]
+    assert (m4a.sample_rate, m4a.num_channels) == (16000, 1)
+
+
+def test_folder_of_mp3_only_is_read(tmp_path):
+    source = write_tone(tmp_path / "source.wav", seconds=0.5)
+    for speaker in ("anna", "ben"):
+        _ffmpeg_encode(source, tmp_path / "corpus" / speaker / "one.mp3", "-c:a", "libmp3lame")
+    manifest, rejects = read_folder(tmp_path / "corpus", **QUIET)
+    assert rejects.empty and manifest["utt_id"].tolist() == ["anna/one", "ben/one"]
+    assert manifest["duration_s"].tolist() == pytest.approx([0.5, 0.5], abs=1e-9)
+
+
+def test_folder_warns_about_files_it_leaves_out_by_extension(tmp_path):
+    root = make_folder(tmp_path)
+    for name in ("a.txt", "b.txt", "deeper/c.TXT", "cover.jpg", "LICENSE"):
+        (root / "id001" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "id001" / name).write_text("not audio")
+    (root / "README.md").write_text("about this corpus")
+    (root / "speakers.csv").write_text("speaker,gender\nid001,F\n")  # read, so not left out
+    with pytest.warns(UserWarning) as caught:
+        manifest, _ = read_folder(root, **QUIET)
+    assert len(manifest) == 5
+    [message] = [str(w.message) for w in caught if "not audio" in str(w.message)]
+    assert message.startswith(f"{root}: left out 6 file(s)")
+    assert f"'.txt' (3, for example {root / 'id001' / 'a.txt'})" in message
+    assert f"'.jpg' (1, for example {root / 'id001' / 'cover.jpg'})" in message
+    assert f"'.md' (1, for example {root / 'README.md'})" in message
+    assert f"no extension (1, for example {root / 'id001' / 'LICENSE'})" in message
+    assert ".mp3" in message and ".m4a" in message and "speakers.csv" not in message
+
+
+def test_folder_without_audio_names_the_extensions_found_and_accepted(tmp_path):
+    for name in ("anna/talk.m4b", "anna/notes.txt", "ben/talk.m4b"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("x")
+    with pytest.raises(EmptyCorpusError) as info:
+        read_folder(tmp_path, **QUIET)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path}: expected audio files in the speaker folders")
+    assert f"'.m4b' (2, for example {tmp_path / 'anna' / 'talk.m4b'}), '.txt' (1," in message
+    assert ".wav, .wave, .flac" in message and ".mp3" in message
+    assert "point root at" in message
+    assert "point --root at" in info.value.for_command_line()
+
+
+def test_folder_link_to_a_speaker_already_read_is_an_error(tmp_path):
+    root = make_folder(tmp_path)
+    os.symlink(root / "id001", root / "id003")
+    with pytest.raises(ManifestError) as info:
+        read_folder(root, **QUIET)
+    message = str(info.value)
+    assert (f"found {root / 'id001'} and {root / 'id003'}, which are the same folder "
+            f"(both are {root / 'id001'})") in message
+    assert "Remove the link, or point root at a folder without duplicates" in message
+    assert "point --root at" in info.value.for_command_line()
+
+
+def test_folder_same_file_by_two_paths_is_an_error(tmp_path):
+    root = make_folder(tmp_path)
+    first = root / "id001" / "00003.flac"
+    os.symlink(first, root / "id002" / "copy.flac")
+    with pytest.raises(ManifestError, match=re.escape(
+            f"found {first} and {root / 'id002' / 'copy.flac'}, which are the same file")):
+        read_folder(root, **QUIET)
+    (root / "id002" / "copy.flac").unlink()
+    os.link(first, root / "id002" / "hard.flac")
+    with pytest.raises(ManifestError, match="hard links: one device and inode"):
+        read_folder(root, **QUIET)
+
+
+def test_folder_link_looping_back_is_an_error(tmp_path):
+    root = make_folder(tmp_path)
+    os.symlink("../..", root / "id001" / "videoA" / "up")
+    with pytest.raises(ManifestError, match=re.escape(
+            f"found {root} and {root / 'id001' / 'videoA' / 'up'}, which are the same folder")):
+        read_folder(root, **QUIET)
+
+
+def test_folder_links_to_audio_outside_reached_once_are_read(tmp_path):
+    root = make_folder(tmp_path)
+    outside = write_tone(tmp_path / "elsewhere" / "far.wav", seconds=0.1)
+    write_tone(tmp_path / "elsewhere" / "more" / "near.wav", seconds=0.2)
+    os.symlink(outside, root / "id002" / "far.wav")
+    os.symlink(tmp_path / "elsewhere" / "more", root / "id001" / "linked")  # a linked folder
+    manifest, rejects = read_folder(root, **QUIET)
+    assert rejects.empty and len(manifest) == 7
+    by_id = manifest.set_index("utt_id")
+    assert by_id.loc["id002/far", "path"] == str(root / "id002" / "far.wav")
+    assert by_id.loc["id002/far", "duration_s"] == pytest.approx(0.1)
+    assert by_id.loc["id001/linked/near", "duration_s"] == pytest.approx(0.2)
+
+
+def test_folder_speakers_csv_age_must_be_a_number(tmp_path):
+    root = make_folder(tmp_path)
+    (root / "speakers.csv").write_text("speaker,gender,age\nid001,F,31\nid002,M,thirty\n")
+    with pytest.raises(CorpusLayoutError, match=r"found 1 other value\(s\): 'thirty' \(row 2, "
+                                                r"speaker 'id002'\)"):
+        read_folder(root, **QUIET)
+    (root / "speakers.csv").write_text("speaker,gender,age\nid001,F,31\nid002,M,\n")
+    manifest, _ = read_folder(root, **QUIET)
+    assert manifest.drop_duplicates("speaker")["age"].tolist()[0] == 31.0
+    assert np.isnan(manifest.drop_duplicates("speaker")["age"].tolist()[1])
 
 
 # ---------------------------------------------------------------------------

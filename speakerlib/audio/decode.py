@@ -428,12 +428,15 @@ def _ffmpeg_exe(path: Path) -> str:
 
 def _audio_segment_class(ffmpeg: str) -> type:
     """A pydub AudioSegment subclass that runs ``ffmpeg``; pydub itself is left as it is."""
-    if "pydub.audio_segment" not in sys.modules:  # imported on first use: only ffmpeg files need it
-        with _PYDUB_IMPORT_LOCK, warnings.catch_warnings():
-            # pydub warns at import that audioop is deprecated (Python 3.11) and that
-            # no ffmpeg is on PATH; neither matters: the ffmpeg used is given here.
-            warnings.simplefilter("ignore")
-            import pydub.audio_segment  # noqa: F401
+    # Imported on first use: only ffmpeg files need it. The lock is taken every time, because a
+    # module that another thread is still importing is already in sys.modules, half made.
+    with _PYDUB_IMPORT_LOCK:
+        if "pydub.audio_segment" not in sys.modules:
+            with warnings.catch_warnings():
+                # pydub warns at import that audioop is deprecated (Python 3.11) and that
+                # no ffmpeg is on PATH; neither matters: the ffmpeg used is given here.
+                warnings.simplefilter("ignore")
+                import pydub.audio_segment  # noqa: F401
     base = sys.modules["pydub.audio_segment"].AudioSegment
     return type("_ImageioFfmpegSegment", (base,), {"converter": ffmpeg})
 

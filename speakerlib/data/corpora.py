@@ -11,7 +11,9 @@ Readers (each returns ``(manifest, rejects)``, see
   :func:`speakerlib.data.timit.read_timit`;
 - ``kaldi``: a data directory with ``wav.scp`` and ``utt2spk``,
   :func:`speakerlib.data.kaldi.read_kaldi`;
-- ``folder``: ``<root>/<speaker>/**/<file>.{wav,flac,sph,ogg}``,
+- ``folder``: ``<root>/<speaker>/**/<audio file>``, any format
+  :func:`speakerlib.audio.load.load_audio` decodes (WAV, FLAC, OGG, MP3,
+  M4A...: :data:`speakerlib.data.folder.AUDIO_EXTENSIONS`),
   :func:`speakerlib.data.folder.read_folder`.
 
 The checks the readers share are in :mod:`speakerlib.data.layout`. The

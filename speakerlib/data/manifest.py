@@ -34,11 +34,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
 from tqdm.auto import tqdm
 
 from speakerlib._io import write_csv
-from speakerlib.audio.load import audio_info
-from speakerlib.errors import EmptyCorpusError, ManifestError, UnreadableAudioError
+from speakerlib.audio.decode import check_riff_length, decode_audio, sniff_format
+from speakerlib.errors import AudioTooShortError, EmptyCorpusError, ManifestError, UnreadableAudioError
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -83,6 +84,14 @@ _TEXT_COLUMNS = tuple(
     c for c in MANIFEST_COLUMNS if c not in ("duration_s", "sample_rate", "num_channels", "age")
 )
 _GENDER = {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M"}
+# numeric column -> (what each value must be, a whole number?, zero allowed?, blank allowed?)
+_NUMBER_RULES: dict[str, tuple[str, bool, bool, bool]] = {
+    "duration_s": ("a positive duration in seconds", False, False, False),
+    "sample_rate": ("a positive whole number of samples per second [Hz]", True, False, False),
+    "num_channels": ("a positive whole number of channels", True, False, False),
+    "age": ("an age in years, zero or more (blank when unknown)", False, True, True),
+}
+_SHOWN = 5  # offending values a message shows
 
 
 def normalize_gender(value: object) -> str:
@@ -103,14 +112,25 @@ def probe_rows(
     progress: bool = True,
     desc: str = "reading audio headers",
 ) -> tuple[list[dict], list[dict]]:
-    """Fill ``duration_s``, ``sample_rate`` and ``num_channels`` from each file's header.
+    """Fill ``duration_s``, ``sample_rate`` and ``num_channels`` from each file, as
+    :func:`speakerlib.audio.load.load_audio` will read it.
+
+    Files libsndfile reads (WAV, FLAC, OGG, AIFF, SPHERE...; told by their first
+    bytes) are described from their header, after two cheap checks that the
+    samples it announces are there: a WAV's data chunk against the file's size
+    (:func:`speakerlib.audio.decode.check_riff_length`), and one seek to the last
+    sample (a truncated FLAC's header still announces them all). Other files
+    (MP3, M4A...), and those whose header fails, are decoded with
+    :func:`speakerlib.audio.decode.decode_audio` and their samples counted (an
+    MP3's header only estimates its length), or rejected with its message.
 
     Parameters
     ----------
     rows : sequence of dict
         Each with at least ``utt_id`` and ``path``; not modified.
     jobs : int
-        Threads reading headers (header reads are I/O bound).
+        Threads reading headers (header reads are I/O bound; the ffmpeg decodes run
+        in their own processes).
     progress : bool
         Show a progress bar.
 
@@ -123,13 +143,13 @@ def probe_rows(
     """
     def probe(row: dict) -> tuple[dict, str | None]:
         try:
-            info = audio_info(row["path"])
-        except UnreadableAudioError as exc:
+            num_samples, rate, channels = _describe(Path(row["path"]))
+        except (UnreadableAudioError, AudioTooShortError) as exc:
             return row, str(exc)
         out = dict(row)
-        out["duration_s"] = info.duration_s
-        out["sample_rate"] = info.sample_rate_hz
-        out["num_channels"] = info.num_channels
+        out["duration_s"] = num_samples / rate
+        out["sample_rate"] = rate
+        out["num_channels"] = channels
         return out, None
 
     ok: list[dict] = []
@@ -142,6 +162,41 @@ def probe_rows(
             else:
                 rejects.append({"utt_id": row["utt_id"], "path": str(row["path"]), "reason": error})
     return ok, rejects
+
+
+def _describe(path: Path) -> tuple[int, int, int]:
+    """(samples per channel, rate [Hz], channels) of an audio file, as load_audio decodes it."""
+    try:
+        with open(path, "rb") as handle:
+            kind = sniff_format(handle.read(16))
+    except OSError:
+        kind = None  # missing, a folder, no permission: the decoder's checks name the problem
+    if kind not in (None, "ffmpeg"):
+        if kind == "WAV":
+            check_riff_length(path)
+        described = _header(path)
+        if described is not None:
+            return described
+    # not libsndfile's, or its header fails a check: decode_audio either reads it another way
+    # (SPHERE libsndfile refuses, Ogg codecs it lacks, MP3, M4A) or says why, in load_audio's words
+    decoded = decode_audio(path)
+    return int(decoded.samples.shape[0]), int(decoded.sample_rate_hz), int(decoded.samples.shape[1])
+
+
+def _header(path: Path) -> tuple[int, int, int] | None:
+    """What libsndfile's header says, if it opens the file and the last sample it announces
+    can be reached (a truncated FLAC's header still announces every sample); else None."""
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            frames, rate, channels = int(handle.frames), int(handle.samplerate), int(handle.channels)
+            if frames <= 0 or rate <= 0 or channels <= 0 or frames >= 2**62:  # 2**62: length unknown
+                return None
+            handle.seek(frames - 1)  # one seek, not a decode of the whole file
+            if len(handle.read(1, dtype="float32")) != 1:
+                return None
+    except Exception:  # LibsndfileError, RuntimeError, TypeError across soundfile versions
+        return None
+    return frames, rate, channels
 
 
 def finish_manifest(
@@ -185,14 +240,16 @@ def finish_manifest(
     """
     ok, rejects = probe_rows(rows, jobs=jobs, progress=progress, desc=f"{corpus}: reading headers")
     if rejects and not skip_unreadable:
-        listing = "\n".join(f"  {r['path']}: {r['reason']}" for r in rejects[:10])
+        listing = "\n".join(  # the reasons name their file first: not twice
+            f"  {r['reason']}" if r["reason"].startswith(r["path"]) else f"  {r['path']}: {r['reason']}"
+            for r in rejects[:10])
         more = f"\n  ... and {len(rejects) - 10} more" if len(rejects) > 10 else ""
         raise UnreadableAudioError(
             f"{root}: {len(rejects)} of {len(rows)} audio files in this {corpus} corpus "
             f"cannot be read:\n{listing}{more}\n"
             "Fix: re-download or re-copy those files (or delete them) and run again; or "
-            "pass skip_unreadable=True (command line: --skip-unreadable) to leave them out "
-            "and list them in a rejects file."
+            "pass skip_unreadable=True to leave them out and list them in a rejects file.",
+            cli={"pass skip_unreadable=True": "add --skip-unreadable"},
         )
     if not ok:
         raise EmptyCorpusError(
@@ -206,20 +263,22 @@ def finish_manifest(
 def make_manifest(rows: Iterable[Mapping], *, corpus: str) -> pd.DataFrame:
     """Build a manifest table from row dicts, with every column in order.
 
-    Missing text columns become ``""``, a missing ``age`` becomes NaN; gender is
-    normalised; rows are sorted by ``(speaker, utt_id)``.
+    Missing text columns become ``""``, a missing ``age`` NaN, a missing
+    ``num_channels`` 1 (when no row has one); gender is normalised; rows are
+    sorted by ``(speaker, utt_id)``.
 
     Raises
     ------
     ManifestError
-        If a required column is missing from a row or ``utt_id`` repeats.
+        If a required column is missing from a row, ``utt_id`` repeats, or a
+        numeric column holds a value it cannot (see :func:`read_manifest`).
     """
     frame = pd.DataFrame(list(rows))
     if frame.empty:
         raise ManifestError(f"expected at least one utterance for corpus {corpus!r}, found none.")
     for column in MANIFEST_COLUMNS:
         if column not in frame.columns:
-            frame[column] = np.nan if column in ("age", "num_channels") else ""
+            frame[column] = {"age": np.nan, "num_channels": 1}.get(column, "")
     frame["corpus"] = frame["corpus"].replace("", corpus).fillna(corpus)
     frame["gender"] = frame["gender"].map(normalize_gender)
     frame = frame[list(MANIFEST_COLUMNS)]
@@ -228,7 +287,52 @@ def make_manifest(rows: Iterable[Mapping], *, corpus: str) -> pd.DataFrame:
     return frame
 
 
-def _coerce(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
+def _number_problems(frame: pd.DataFrame, column: str, *, in_file: bool) -> tuple[pd.Series, str]:
+    """A numeric column parsed (float64, or int64 for whole numbers), and what is wrong with
+    it, for the message (``""`` when nothing is)."""
+    expected, whole, zero_ok, blank_ok = _NUMBER_RULES[column]
+    raw = frame[column]
+    missing = raw.map(lambda v: not isinstance(v, str) and pd.isna(v)).to_numpy(dtype=bool)
+    text = raw.map(lambda v: v.strip() if isinstance(v, str) else "" if pd.isna(v) else str(v))
+    values = pd.to_numeric(text, errors="coerce").astype(float)  # "" becomes NaN
+    number, given = values.to_numpy(), (text != "").to_numpy()
+    finite = np.isfinite(number)
+    with np.errstate(invalid="ignore"):
+        negative, zero = finite & (number < 0), finite & (number == 0)
+        fraction = finite & (np.floor(number) != number)
+    reasons = np.full(len(frame), "", dtype=object)
+    if not blank_ok:
+        reasons[~given] = "blank"
+        reasons[missing] = "missing"
+    reasons[given & np.isnan(number)] = "not a number"
+    reasons[given & text.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()] = "NaN"
+    reasons[given & np.isinf(number)] = "infinite"
+    reasons[negative] = "negative"
+    if not zero_ok:
+        reasons[zero] = "zero"
+    if whole:
+        reasons[fraction & ~negative] = "not a whole number"
+    bad = (reasons != "").nonzero()[0]
+    if not len(bad):
+        return (values.astype(np.int64) if whole else values), ""
+    line = "line {} of the file, " if in_file else ""
+    shown = ", ".join(
+        f"{_shown(raw.iloc[i])} in row {i + 1} ({line.format(i + 2)}utt_id {frame['utt_id'].iloc[i]!r}: "
+        f"{reasons[i]})"
+        for i in bad[:_SHOWN]
+    )
+    more = f" and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else ""
+    return values, (f"column {column}: expected {expected} in every row, found {len(bad)} "
+                    f"value(s) that are not: {shown}{more}")
+
+
+def _shown(value: object) -> str:
+    """A value as a message shows it: text quoted as written, numbers as numbers."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _coerce(frame: pd.DataFrame, *, source: str, in_file: bool = False) -> pd.DataFrame:
+    """Check a manifest table and give each column its type (see :func:`read_manifest`)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ManifestError(
@@ -239,22 +343,16 @@ def _coerce(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
     for column in _TEXT_COLUMNS:
         if column in frame.columns:
             frame[column] = frame[column].fillna("").astype(str)
-    frame["duration_s"] = pd.to_numeric(frame["duration_s"], errors="coerce").astype(float)
-    frame["sample_rate"] = pd.to_numeric(frame["sample_rate"], errors="coerce")
-    if "num_channels" in frame.columns:
-        frame["num_channels"] = pd.to_numeric(frame["num_channels"], errors="coerce")
-    if "age" in frame.columns:
-        frame["age"] = pd.to_numeric(frame["age"], errors="coerce").astype(float)
-    bad = frame["duration_s"].isna() | frame["sample_rate"].isna()
-    if bad.any():
-        first = frame.loc[bad, "utt_id"].tolist()[:5]
+    problems = []
+    for column in _NUMBER_RULES:
+        if column in frame.columns:
+            frame[column], problem = _number_problems(frame, column, in_file=in_file)
+            problems += [problem] if problem else []
+    if problems:
         raise ManifestError(
-            f"{source}: expected a duration and sample rate for every utterance, found "
-            f"{int(bad.sum())} without (first: {first}). Rebuild the manifest."
+            f"{source}: " + "; ".join(problems) + ". Correct those values, or rebuild the "
+            "manifest from the audio with `speakerlib manifest --corpus ... --root ...`."
         )
-    frame["sample_rate"] = frame["sample_rate"].astype(int)
-    if "num_channels" in frame.columns:
-        frame["num_channels"] = frame["num_channels"].fillna(1).astype(int)
     dup = frame["utt_id"].duplicated(keep=False)
     if dup.any():
         first = sorted(set(frame.loc[dup, "utt_id"]))[:5]
@@ -283,12 +381,22 @@ def write_manifest(frame: pd.DataFrame, path: str | Path) -> Path:
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest CSV written by :func:`write_manifest` (or by hand).
 
-    Ids stay text; optional columns missing from the file are added empty.
+    Ids stay text; optional columns missing from the file are added empty
+    (``num_channels`` as 1, ``age`` as NaN).
+
+    Every value of the numeric columns is checked: ``duration_s`` a positive
+    number [s], ``sample_rate`` [Hz] and ``num_channels`` positive whole numbers
+    (``16000.0`` is accepted), ``age`` [years] zero or more, or blank when
+    unknown. Text that is not a number, NaN, infinite, negative and fractional
+    values are refused.
 
     Raises
     ------
     ManifestError
-        If the file is missing, not CSV, lacks a required column or repeats an id.
+        If the file is missing, not CSV, lacks a required column, repeats an
+        id, or holds a numeric value it cannot: the message names the column,
+        what it must hold, how many values do not, and the first of them with
+        their row, line and ``utt_id``.
     """
     path = Path(path)
     if not path.is_file():
@@ -297,11 +405,11 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
             "Create one with `speakerlib manifest --corpus ... --root ... --out FILE.csv`."
         )
     try:
-        frame = pd.read_csv(path, dtype={c: str for c in _TEXT_COLUMNS}, keep_default_na=False,
-                            na_values={"age": [""], "duration_s": [""], "sample_rate": [""]})
+        # every known column as text: the checks see each value as written
+        frame = pd.read_csv(path, dtype={c: str for c in MANIFEST_COLUMNS}, keep_default_na=False)
     except Exception as exc:
         raise ManifestError(f"{path}: expected a CSV manifest, could not parse it ({exc}).") from exc
-    frame = _coerce(frame, source=str(path))
+    frame = _coerce(frame, source=str(path), in_file=True)
     for column in MANIFEST_COLUMNS:
         if column not in frame.columns:
             frame[column] = np.nan if column == "age" else (1 if column == "num_channels" else "")
