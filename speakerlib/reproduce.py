@@ -214,7 +214,7 @@ def reproduce(
             emb_path = layout.embeddings(model, recipe)
             if not emb_path.is_file():
                 save_embeddings(emb_path, *embed_store(result.run_dir, store_for(recipe), ids=store.ids,
-                                                       progress=False))
+                                                       progress=False), run_dir=result.run_dir)
             ids, X = load_embeddings(emb_path)
             protocols = _evaluate_all((ids, X), index, layout.evaluation(model, recipe), seed=seed,
                                       n_enrolled=n_enrolled, bootstrap=bootstrap, as_norm_top_k=as_norm_top_k)

@@ -98,6 +98,46 @@ def test_si_protocol_errors_name_the_problem():
         si_protocol(X, utt, spk, n_enrol=1, groups={"gender": GENDER.drop("s4")}, bootstrap=0)
 
 
+def test_si_protocol_with_given_roles():
+    X, utt, spk = toy_set()
+    # s0..s5 enrol with their utterance 00 only, everything else is identified
+    roles = ["enrol" if u.endswith("-00") else "test" for u in utt]
+    got = si_protocol(X, utt, spk, roles=roles, bootstrap=0)
+    assert (got["n_enrol_utterances"], got["n_test"], got["enrolment"]) == (6, 42, "given roles")
+    assert set(got["decisions"].utt_id) == {u for u in utt if not u.endswith("-00")}
+    assert got["top1_accuracy"] == pytest.approx(35 / 42)  # s5's 7 test utterances go to s0 (the tie)
+    assert got["top5_k"] == 5
+    # the seed plays no part in the enrolment
+    again = si_protocol(X, utt, spk, roles=roles, seed=9, bootstrap=0)
+    pd.testing.assert_frame_equal(again["decisions"], got["decisions"])
+    # roles equal to the random draw give the random protocol's result
+    drawn = enrolment_split(pd.DataFrame({"utt_id": utt, "speaker": spk}), n_enrol=2, seed=5)["role"]
+    pd.testing.assert_frame_equal(si_protocol(X, utt, spk, roles=drawn.tolist(), bootstrap=0)["decisions"],
+                                  si_protocol(X, utt, spk, n_enrol=2, seed=5, bootstrap=0)["decisions"])
+
+
+def test_si_protocol_given_roles_errors():
+    X, utt, spk = toy_set()
+    roles = ["enrol" if u.endswith("-00") else "test" for u in utt]
+    with pytest.raises(ProtocolError, match="either enrolment roles or n_enrol, found both"):
+        si_protocol(X, utt, spk, roles=roles, n_enrol=1, bootstrap=0)
+    with pytest.raises(ProtocolError, match="one role per utterance"):
+        si_protocol(X, utt, spk, roles=roles[:-1], bootstrap=0)
+    only_enrol = ["enrol" if s == "s3" else r for r, s in zip(roles, spk)]
+    with pytest.raises(ProtocolError, match=r"s3 \(no test\)"):
+        si_protocol(X, utt, spk, roles=only_enrol, bootstrap=0)
+    no_enrol = ["test" if s == "s2" else r for r, s in zip(roles, spk)]
+    with pytest.raises(ProtocolError, match=r"s2 \(no enrol\)"):
+        si_protocol(X, utt, spk, roles=no_enrol, bootstrap=0)
+
+
+def test_top5_k_says_when_top5_is_every_speaker():
+    X, utt, spk = toy_set()
+    keep = [i for i, s in enumerate(spk) if s in ("s1", "s2", "s3")]
+    got = si_protocol(X[keep], [utt[i] for i in keep], [spk[i] for i in keep], bootstrap=0)
+    assert got["top5_k"] == 3 and got["top5_accuracy"] == 1.0
+
+
 def test_closed_set_accuracy_by_hand():
     logits = np.array([[2.0, 1.0, 0.0], [0.1, 0.5, 0.4], [1.0, 1.0, 3.0], [0.0, 0.0, 0.0]])
     labels = np.array([0, 2, 1, 1])

@@ -7,6 +7,7 @@ direct per-trial loop.
 
 from __future__ import annotations
 
+import hashlib
 from itertools import combinations
 
 import numpy as np
@@ -33,6 +34,8 @@ from speakerlib.evaluation import (
     verification_report,
     write_trials,
 )
+from speakerlib.evaluation.embeddings import embedding_run_dir
+from speakerlib.evaluation.trials import match_trials, read_trial_list
 from speakerlib.evaluation.verification import _summary_from_counts
 from speakerlib.evaluation.metrics import eer
 
@@ -197,6 +200,96 @@ def test_trial_file_round_trip(tmp_path):
     path = write_trials(tmp_path / "lists" / "trials.txt", trials)
     assert path.read_text().splitlines()[0] == f"{trials.label[0]} {trials.enrol[0]} {trials.test[0]}"
     pd.testing.assert_frame_equal(read_trials(path), trials)
+
+
+def test_trial_list_layouts_and_label_words(tmp_path):
+    voxceleb = tmp_path / "veri_test2.txt"
+    voxceleb.write_bytes(b"1 id10270/x6uYqmx31kE/00001.wav id10270/8jEAjG6SegY/00008.wav\n\n"
+                         b"0 id10270/x6uYqmx31kE/00001.wav id10300/ize_eiCFEg0/00003.wav\n")
+    trials, sha256 = read_trial_list(voxceleb)
+    assert trials["label"].tolist() == [1, 0] and trials["line"].tolist() == [1, 3]
+    assert trials["test"].tolist() == ["id10270/8jEAjG6SegY/00008.wav", "id10300/ize_eiCFEg0/00003.wav"]
+    assert sha256 == hashlib.sha256(voxceleb.read_bytes()).hexdigest()
+    kaldi = tmp_path / "trials"
+    kaldi.write_text("a b target\na c nontarget\nb c Non-Target\nc a TARGET\n")
+    trials, _ = read_trial_list(kaldi)
+    assert trials[["enrol", "test"]].values.tolist() == [["a", "b"], ["a", "c"], ["b", "c"], ["c", "a"]]
+    assert trials["label"].tolist() == [1, 0, 0, 1]
+    pd.testing.assert_frame_equal(read_trials(kaldi), trials.drop(columns="line"))
+    words = tmp_path / "words.txt"
+    words.write_text("target a b\nnontarget a c\n")
+    assert read_trial_list(words)[0]["label"].tolist() == [1, 0]
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("a b target\n1 a c\n")
+    with pytest.raises(TrialListError, match=r"mixed.txt:2: expected 'enrol test label'"):
+        read_trial_list(mixed)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    with pytest.raises(TrialListError, match="found none"):
+        read_trial_list(empty)
+
+
+def trial_manifest():
+    rows = []
+    for spk, session, n in (("id1", "s1", 3), ("id2", "s1", 2), ("id3", "s9", 2)):
+        for u in range(1, n + 1):
+            rows.append({"utt_id": f"{spk}-{session}-{u}", "speaker": spk,
+                         "path": f"/data/vox1/wav/{spk}/{session}/{u:05d}.wav"})
+    return pd.DataFrame(rows)
+
+
+def frame_of(lines):
+    return pd.DataFrame({"label": [y for y, _, _ in lines], "enrol": [a for _, a, _ in lines],
+                         "test": [b for _, _, b in lines], "line": range(1, len(lines) + 1)})
+
+
+def test_match_trials_by_path_suffix_by_root_and_by_utt_id():
+    manifest = trial_manifest()
+    listed = frame_of([(1, "id1/s1/00001.wav", "id1-s1-2"), (0, "id1/s1/00003.wav", "wav/id2/s1/00002.wav")])
+    matched, how = match_trials(listed, manifest)
+    assert matched[["enrol", "test"]].values.tolist() == [["id1-s1-1", "id1-s1-2"], ["id1-s1-3", "id2-s1-2"]]
+    assert matched["enrol_as_listed"][0] == "id1/s1/00001.wav" and matched["line"].tolist() == [1, 2]
+    assert (how["by_utt_id"], how["by_path"], how["root"]) == (1, 3, None)
+    # with the corpus root, whole relative paths only: a suffix no longer matches
+    rooted, how = match_trials(frame_of([(1, "id1/s1/00001.wav", "id1/s1/00002.wav")]), manifest,
+                               root="/data/vox1/wav")
+    assert rooted["test"].tolist() == ["id1-s1-2"] and how["root"] == "/data/vox1/wav"
+    with pytest.raises(TrialListError, match=r"matches no utterance .*Closest: \[[^]]*'id1/s1/00001.wav'"):
+        match_trials(frame_of([(1, "s1/00001.wav", "id1/s1/00002.wav")]), manifest, root="/data/vox1/wav")
+    # backslashes and ./ are read as the same components
+    windows = frame_of([(1, ".\\id1\\s1\\00001.wav", "id1/s1/00002.wav")])
+    assert match_trials(windows, manifest)[0]["enrol"][0] == "id1-s1-1"
+
+
+def test_match_trials_refuses_ambiguous_missing_and_contradicting_trials():
+    manifest = trial_manifest()
+    with pytest.raises(TrialListError, match=r"list:2: the test utterance '00001.wav' matches 3 utterances of "
+                                             r"the manifest, expected one: id1-s1-1 .*id2-s1-1 .*id3-s9-1"):
+        match_trials(frame_of([(1, "id1/s1/00001.wav", "id1/s1/00002.wav"), (1, "id1/s1/00002.wav", "00001.wav")]),
+                     manifest, source="list")
+    with pytest.raises(TrialListError, match=r"trial list:1: the enrol utterance 'id1/s1/00009.wav' matches no "
+                                             r"utterance.*1 of the list's 2 distinct.*Closest: \['id1/s1/0000"):
+        match_trials(frame_of([(1, "id1/s1/00009.wav", "id1/s1/00002.wav")]), manifest)
+    # an id that is also another utterance's path suffix is ambiguous, not resolved by a preference
+    clash = pd.concat([manifest, pd.DataFrame([{"utt_id": "id3/s9/00001.wav", "speaker": "id3",
+                                                 "path": "/elsewhere/x.wav"}])], ignore_index=True)
+    with pytest.raises(TrialListError, match="matches 2 utterances"):
+        match_trials(frame_of([(1, "id3/s9/00001.wav", "id3-s9-2")]), clash)
+    with pytest.raises(TrialListError, match=r"trial list:1: the trial has a label that contradicts"):
+        match_trials(frame_of([(0, "id1-s1-1", "id1-s1-2")]), manifest)
+    with pytest.raises(TrialListError, match="pairs an utterance with itself"):
+        match_trials(frame_of([(1, "id1-s1-1", "id1/s1/00001.wav")]), manifest)
+
+
+def test_embedding_file_records_its_run_folder(tmp_path):
+    path = save_embeddings(tmp_path / "e.npz", ["a", "b"], np.eye(2), run_dir=tmp_path / "run")
+    assert embedding_run_dir(path) == (tmp_path / "run").absolute()
+    ids, X = load_embeddings(path)  # read as before
+    assert ids.tolist() == ["a", "b"] and X.shape == (2, 2)
+    assert embedding_run_dir(save_embeddings(tmp_path / "plain.npz", ["a"], np.ones((1, 2)))) is None
+    np.savez(tmp_path / "bad.npz", utt_id=np.array(["a"]), embeddings=np.ones((1, 2)), run_dir=np.array(["x", "y"]))
+    with pytest.raises(EmbeddingFileError, match="one folder path"):
+        embedding_run_dir(tmp_path / "bad.npz")
 
 
 def test_trial_file_errors(tmp_path):

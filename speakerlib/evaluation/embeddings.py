@@ -3,12 +3,18 @@
 Format
 ------
 A NumPy ``.npz`` archive (written without pickles, so loading runs no code)
-holding exactly two arrays:
+holding two arrays, and optionally a third:
 
 ``utt_id`` : np.ndarray [shape=(n,), dtype=unicode ``<U*``]
     The utterance ids (the manifest's ``utt_id``), unique.
 ``embeddings`` : np.ndarray [shape=(n, d), dtype=float32]
     Row ``i`` is the embedding of ``utt_id[i]``; every value finite.
+``run_dir`` : np.ndarray [shape=(), dtype=unicode], optional
+    The absolute path of the training run folder whose model computed the
+    embeddings (:func:`embedding_run_dir` reads it), so that evaluation can
+    check the evaluated speakers against the run's training speakers
+    (``RUN/split.csv``). Files without it (older ones, or embeddings of no
+    run such as the MFCC baseline) are read the same way.
 
 Evaluation code never relies on the row order: it looks rows up by id with
 :func:`align`. Cosine scoring everywhere in speakerlib (verification trials,
@@ -31,9 +37,10 @@ from numpy.typing import ArrayLike
 from speakerlib._io import atomic_path
 from speakerlib.errors import EmbeddingFileError, ScoreError, UnknownUtteranceError
 
-__all__ = ["save_embeddings", "load_embeddings", "align", "embedding_table", "l2_normalize"]
+__all__ = ["save_embeddings", "load_embeddings", "embedding_run_dir", "align", "embedding_table", "l2_normalize"]
 
 _KEYS = ("utt_id", "embeddings")
+_RUN_KEY = "run_dir"
 
 
 def _listing(values: Sequence[object], limit: int = 5) -> str:
@@ -73,7 +80,8 @@ def _check_table(ids: np.ndarray, X: np.ndarray, where: str) -> None:
         )
 
 
-def save_embeddings(path: str | os.PathLike, utt_ids: Sequence[str] | ArrayLike, X: ArrayLike) -> Path:
+def save_embeddings(path: str | os.PathLike, utt_ids: Sequence[str] | ArrayLike, X: ArrayLike, *,
+                    run_dir: str | os.PathLike | None = None) -> Path:
     """Write embeddings to an ``.npz`` file atomically (see the module docstring).
 
     The archive is written through :func:`speakerlib._io.atomic_path`, so a
@@ -88,6 +96,9 @@ def save_embeddings(path: str | os.PathLike, utt_ids: Sequence[str] | ArrayLike,
         Unique utterance ids.
     X : array_like [shape=(n, d), float]
         Embeddings; stored as float32.
+    run_dir : path-like, optional
+        The training run folder whose model computed them; stored as an
+        absolute path (array ``run_dir``).
 
     Returns
     -------
@@ -107,9 +118,48 @@ def save_embeddings(path: str | os.PathLike, utt_ids: Sequence[str] | ArrayLike,
         with np.errstate(over="ignore"):
             matrix = matrix.astype(np.float32)
     _check_table(ids, matrix, f"saving {path}")
+    extra = {} if run_dir is None else {_RUN_KEY: np.asarray(str(Path(run_dir).expanduser().absolute()))}
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, allow_pickle=False, utt_id=ids, embeddings=matrix)
+        np.savez(handle, allow_pickle=False, utt_id=ids, embeddings=matrix, **extra)
     return path
+
+
+def embedding_run_dir(path: str | os.PathLike) -> Path | None:
+    """The training run folder an embedding file records (array ``run_dir``), or None.
+
+    Parameters
+    ----------
+    path : path-like
+        An ``.npz`` written by :func:`save_embeddings`.
+
+    Returns
+    -------
+    Path or None
+        The folder as recorded (it may have been moved or deleted since);
+        None when the file records none.
+
+    Raises
+    ------
+    EmbeddingFileError
+        If the file is missing or unreadable, or ``run_dir`` is not one string.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if _RUN_KEY not in archive.files:
+                return None
+            value = archive[_RUN_KEY]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise EmbeddingFileError(
+            f"{path}: expected a NumPy .npz archive without pickled objects, could not read it "
+            f"({exc}). Write it again with save_embeddings."
+        ) from exc
+    if value.shape != () or value.dtype.kind != "U" or not str(value):
+        raise EmbeddingFileError(
+            f"{path}: expected run_dir to hold one folder path (a unicode scalar), found dtype "
+            f"{value.dtype} and shape {value.shape}. Write the file again with save_embeddings(..., run_dir=RUN)."
+        )
+    return Path(str(value))
 
 
 def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -144,6 +144,30 @@ def _group_values(series: pd.Series, name: str, utt: np.ndarray, spk: np.ndarray
     return np.where(values.isna(), "unknown", values.astype(str)).astype(object)
 
 
+def _checked_roles(roles: Sequence[str], spk: np.ndarray, n_enrol: int | None) -> np.ndarray:
+    """Given enrolment roles as an array, or :class:`ProtocolError` saying what is wrong with them."""
+    values = np.asarray([str(r).strip().lower() for r in roles], dtype=object)
+    if n_enrol is not None:
+        raise ProtocolError(
+            f"si: expected either enrolment roles or n_enrol, found both (n_enrol={n_enrol}). Pass "
+            "n_enrol=None to use the roles, or roles=None to draw n_enrol utterances per speaker."
+        )
+    if values.shape != spk.shape:
+        raise ProtocolError(f"si: expected one role per utterance ({spk.size}), found {values.size}.")
+    other = sorted(set(values) - {"enrol", "test"})
+    if other:
+        raise ProtocolError(f"si: expected roles 'enrol' or 'test', found {other[:5]}. Fix the role column.")
+    lacking = [f"{name} (no {role})" for name in sorted(set(spk)) for role in ("enrol", "test")
+               if not np.any((spk == name) & (values == role))]
+    if lacking:
+        raise ProtocolError(
+            f"si: expected every speaker to have at least one enrol and one test utterance, found "
+            f"{len(lacking)} gaps: {', '.join(lacking[:5])}. Re-split with speakerlib split, or fix the "
+            "role column for these speakers."
+        )
+    return values
+
+
 def si_protocol(
     X: ArrayLike,
     utt_ids: Sequence[str],
@@ -153,14 +177,17 @@ def si_protocol(
     seed: int = 0,
     groups: Mapping[str, pd.Series] | None = None,
     bootstrap: int = 1000,
+    roles: Sequence[str] | None = None,
 ) -> dict:
-    """Closed-set identification among the given speakers, with random enrolment.
+    """Closed-set identification among the given speakers, with random (or given) enrolment.
 
     Protocol
     --------
     1. Enrolment: :func:`speakerlib.data.splits.enrolment_split` (``method="random"``):
        per speaker, ``n_enrol`` utterances (default: half, rounded down, at
        least 1) drawn at random for ``seed``; the rest are test utterances.
+       With ``roles`` (e.g. the ``role`` column ``speakerlib split`` writes),
+       those roles instead: nothing is drawn, and ``n_enrol`` must be None.
     2. Speaker model: the mean of the length-normalised enrolment embeddings.
     3. Each test utterance is scored by cosine similarity against every
        model; top-1 is correct when its own speaker scores highest (ties go
@@ -190,6 +217,9 @@ def si_protocol(
         ``"unknown"``.
     bootstrap : int >= 0
         Bootstrap resamples for the intervals (0: intervals are NaN).
+    roles : sequence of str [shape=(n,)], optional
+        ``"enrol"`` or ``"test"`` for each utterance; every speaker needs at
+        least one of each.
 
     Returns
     -------
@@ -197,9 +227,12 @@ def si_protocol(
         ``top1_accuracy``, ``top5_accuracy`` (fractions), ``top1_ci95``,
         ``top5_ci95`` (``(low, high)``), ``chance`` (``1 / n_speakers``),
         ``n_speakers``, ``n_enrol_utterances``, ``n_test``, ``n_enrol``,
-        ``seed``; ``labels`` (speaker ids, sorted: the order of the models
-        and of the confusion matrix); ``confusion`` (DataFrame, rows true
-        speaker, columns predicted speaker, counts); ``decisions``
+        ``seed``, ``top5_k`` (the k of "top-5": 5, or every speaker when
+        there are fewer, so top-5 is then 1 by construction), ``enrolment``
+        (``"random"`` or ``"given roles"``); ``labels`` (speaker ids,
+        sorted: the order of the models and of the confusion matrix);
+        ``confusion`` (DataFrame, rows true speaker, columns predicted
+        speaker, counts); ``decisions``
         (DataFrame per test utterance: ``utt_id``, ``speaker``,
         ``predicted``, ``score`` (cosine of the predicted model), ``rank``
         (1-based rank of the true speaker), ``correct``); ``per_group``
@@ -214,19 +247,25 @@ def si_protocol(
     ScoreError
         If the lengths differ, ids repeat, or an embedding is zero or not finite.
     ProtocolError
-        If there are fewer than 2 speakers, or a group Series does not
-        cover the test speakers.
+        If there are fewer than 2 speakers, a group Series does not cover
+        the test speakers, or ``roles`` are given with ``n_enrol``, hold
+        another value than enrol/test, or leave a speaker without an enrolment
+        or a test utterance.
     """
     # sklearn is imported here, not at the top: it is slow to import and only this protocol needs it.
     from sklearn.metrics import confusion_matrix
 
     matrix, table = embedding_table(X, utt_ids, speakers)
+    given_roles = roles is not None
     if table["speaker"].nunique() < 2:
         raise ProtocolError(
             f"expected at least 2 speakers to identify among, found {table['speaker'].nunique()}."
         )
-    roles = enrolment_split(table, n_enrol=n_enrol, seed=seed)["role"].to_numpy()
     spk = table["speaker"].to_numpy(dtype=object)
+    if roles is None:
+        roles = enrolment_split(table, n_enrol=n_enrol, seed=seed)["role"].to_numpy()
+    else:
+        roles = _checked_roles(roles, spk, n_enrol)
     enrol = roles == "enrol"
     # Every speaker enrols (enrolment_split guarantees it), so every other row is a test row.
     names, test, similarity = nearest_centroid(matrix, spk, enrol)  # similarity: (n_test, n_speakers)
@@ -272,6 +311,8 @@ def si_protocol(
         "n_test": int(test.sum()),
         "n_enrol": n_enrol,
         "seed": int(seed),
+        "top5_k": int(k),
+        "enrolment": "given roles" if given_roles else "random",
         "labels": names.tolist(),
         "confusion": confusion,
         "decisions": decisions,

@@ -6,11 +6,19 @@ when both are from the same speaker, 0 (non-target) otherwise.
 for a seed; :func:`write_trials` and :func:`read_trials` use the VoxCeleb
 format (``1 idA idB`` per line), so lists made elsewhere (``veri_test2.txt``)
 can be scored here too (:func:`speakerlib.evaluation.verification.score_trials`).
+:func:`read_trial_list` also reads Kaldi's ``idA idB target`` layout and
+keeps line numbers and the file's SHA-256; :func:`match_trials` names each
+listed utterance (a corpus-relative path such as
+``id10270/5r0dWxy17C8/00001.wav``, or an id) by a manifest's ``utt_id``, by
+one documented rule that refuses missing and ambiguous matches.
 """
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +28,8 @@ from speakerlib import seeds
 from speakerlib._io import atomic_path
 from speakerlib.errors import ManifestError, TrialListError
 
-__all__ = ["TRIAL_COLUMNS", "make_trials", "write_trials", "read_trials", "check_trial_frame"]
+__all__ = ["TRIAL_COLUMNS", "LABEL_WORDS", "make_trials", "write_trials", "read_trials", "read_trial_list",
+           "match_trials", "check_trial_frame"]
 
 TRIAL_COLUMNS: tuple[str, str, str] = ("label", "enrol", "test")
 
@@ -287,8 +296,91 @@ def write_trials(path: str | os.PathLike, trials: pd.DataFrame) -> Path:
     return path
 
 
+#: Label words of trial lists: VoxCeleb's 1/0, Kaldi's and NIST's target/nontarget (case-insensitive).
+LABEL_WORDS: dict[str, int] = {"1": 1, "0": 0, "target": 1, "nontarget": 0, "non-target": 0}
+
+
+def _label(field: str) -> int | None:
+    return LABEL_WORDS.get(field.lower())
+
+
+def read_trial_list(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
+    """Read a trial list of three fields a line, the label first or last; also its SHA-256.
+
+    Accepted lines (fields separated by whitespace, blank lines skipped):
+
+    * ``LABEL ENROL TEST``: VoxCeleb (``veri_test2.txt``:
+      ``1 id10270/x6uYqmx31kE/00001.wav id10270/8jEAjG6SegY/00008.wav``) and
+      :func:`write_trials`;
+    * ``ENROL TEST LABEL``: Kaldi's ``trials`` files (``utt1 utt2 target``).
+
+    ``LABEL`` is one of :data:`LABEL_WORDS`: ``1`` / ``target`` (same speaker)
+    or ``0`` / ``nontarget`` / ``non-target`` (different speakers), words in
+    any case. The first line fixes the layout: label first when its first
+    field is a label, else label last; every other line must have the same layout.
+
+    Parameters
+    ----------
+    path : path-like
+        The trial list (UTF-8 text).
+
+    Returns
+    -------
+    trials : DataFrame
+        Columns ``label`` (int64, 1 / 0), ``enrol``, ``test`` (str, as written
+        in the file) and ``line`` (int64, the 1-based line number), in file order.
+    sha256 : str
+        Hex digest of the file's bytes (the bytes parsed).
+
+    Raises
+    ------
+    TrialListError
+        If the file is missing or not UTF-8, holds no trial, a line does not
+        have three fields or has no label where the layout puts it (the
+        message gives ``path:line``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TrialListError(f"expected a trial list at {path}, found none. Write it with write_trials.")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TrialListError(f"{path}: expected a UTF-8 text file of trials, could not decode it ({exc}).") from None
+    rows: list[tuple[int, str, str, int]] = []
+    label_first: bool | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        first, last = (_label(fields[0]), _label(fields[-1])) if len(fields) == 3 else (None, None)
+        if label_first is None and len(fields) == 3:
+            label_first = first is not None or last is None
+        label = first if label_first else last
+        if len(fields) != 3 or label is None:
+            layout = "'label enrol test'" if label_first in (True, None) else "'enrol test label'"
+            raise TrialListError(
+                f"{path}:{number}: expected {layout} (three fields, the label 0/1 or target/nontarget, "
+                f"the layout of the file's first trial), found {line.strip()!r}."
+            )
+        enrol, test = (fields[1], fields[2]) if label_first else (fields[0], fields[1])
+        rows.append((label, enrol, test, number))
+    if not rows:
+        raise TrialListError(f"{path}: expected trials, one 'label enrol test' a line, found none.")
+    labels, enrol, test, lines = zip(*rows)
+    frame = pd.DataFrame({
+        "label": np.asarray(labels, dtype=np.int64),
+        "enrol": pd.Series(enrol, dtype=object).astype(str),
+        "test": pd.Series(test, dtype=object).astype(str),
+        "line": np.asarray(lines, dtype=np.int64),
+    })
+    return frame, hashlib.sha256(data).hexdigest()
+
+
 def read_trials(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a VoxCeleb-format trial list (``label enrol test`` per line; blank lines skipped).
+    """Read a trial list (``label enrol test`` per line; blank lines skipped).
+
+    The layouts and label words of :func:`read_trial_list` are accepted.
 
     Parameters
     ----------
@@ -305,28 +397,173 @@ def read_trials(path: str | os.PathLike) -> pd.DataFrame:
     ------
     TrialListError
         If the file is missing, a line does not have three fields, or a
-        label is not 0 or 1 (the message gives the line number).
+        label is not one of :data:`LABEL_WORDS` (the message gives the line number).
     """
     path = Path(path)
-    if not path.is_file():
-        raise TrialListError(f"expected a trial list at {path}, found none. Write it with write_trials.")
-    labels: list[int] = []
-    enrol: list[str] = []
-    test: list[str] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 3 or fields[0] not in ("0", "1"):
-                raise TrialListError(
-                    f"{path}:{number}: expected 'label enrol test' with label 0 or 1, found {line.strip()!r}."
-                )
-            labels.append(int(fields[0]))
-            enrol.append(fields[1])
-            test.append(fields[2])
-    return pd.DataFrame({
-        "label": np.asarray(labels, dtype=np.int64),
-        "enrol": pd.Series(enrol, dtype=object).astype(str),
-        "test": pd.Series(test, dtype=object).astype(str),
+    if path.is_file() and not path.read_bytes().strip():
+        return pd.DataFrame({"label": np.zeros(0, np.int64), "enrol": pd.Series([], dtype=object),
+                             "test": pd.Series([], dtype=object)})
+    return read_trial_list(path)[0].drop(columns="line")
+
+
+def _components(text: str) -> tuple[str, ...]:
+    """Path components of ``text`` (``/`` or ``\\`` separated; empty and ``.`` components dropped)."""
+    return tuple(part for part in re.split(r"[\\/]+", str(text)) if part not in ("", "."))
+
+
+def _closest(field: str, pool: list[str], limit: int = 3) -> list[str]:
+    """The entries of ``pool`` most like ``field`` (difflib), searched among those sharing its
+    first or last path component when the pool is large."""
+    parts = _components(field)
+    if len(pool) > 5000 and parts:
+        near = [p for p in pool if p.startswith(parts[0]) or p.endswith(parts[-1])]
+        pool = near or pool[:5000]
+    return difflib.get_close_matches(field, pool, n=limit, cutoff=0.5)
+
+
+def match_trials(
+    trials: pd.DataFrame,
+    manifest: pd.DataFrame,
+    *,
+    root: str | os.PathLike | None = None,
+    source: str = "trial list",
+) -> tuple[pd.DataFrame, dict]:
+    """Name each trial's two utterances by the manifest's ``utt_id``, by one unambiguous rule.
+
+    The rule: a field ``F`` of the list (``id10270/5r0dWxy17C8/00001.wav``)
+    names the manifest utterance ``U`` when
+
+    * ``F`` equals ``U``'s ``utt_id``, or
+    * ``F``'s path components (``/`` or ``\\`` separated) equal the
+      components of ``U``'s ``path`` below ``root`` (with ``root``: the
+      corpus folder the list's paths are relative to), or, without
+      ``root``, the *last* ``len(F)`` components of ``U``'s ``path`` (so
+      ``id10270/5r0dWxy17C8/00001.wav`` names ``/data/vox1/wav/id10270/5r0dWxy17C8/00001.wav``).
+
+    Every field must name exactly one utterance by the two routes together;
+    none or several is an error (nothing is guessed). Matching is
+    case-sensitive. Then each trial's label must agree with the manifest's
+    speakers (1: the same speaker, 0: different), and a trial may not pair
+    an utterance with itself.
+
+    Parameters
+    ----------
+    trials : DataFrame
+        Columns ``label``, ``enrol``, ``test`` and ``line``
+        (:func:`read_trial_list`; without ``line`` rows count from 1).
+    manifest : DataFrame
+        Columns ``utt_id`` (unique) and ``speaker``; ``path`` to match by path.
+    root : path-like, optional
+        The corpus folder of the list's paths.
+    source : str
+        The list's name for messages (its file name).
+
+    Returns
+    -------
+    matched : DataFrame
+        Columns ``label`` (int64), ``enrol``, ``test`` (the manifest's
+        ``utt_id``), ``line``, ``enrol_as_listed``, ``test_as_listed``, in list order.
+    summary : dict
+        ``rule`` (the rule above, in words), ``root`` (str or None),
+        ``by_utt_id`` and ``by_path``: how many of the list's distinct
+        utterances matched each way (a field matching one utterance both ways
+        counts under ``by_utt_id``).
+
+    Raises
+    ------
+    TrialListError
+        A field names no utterance or several, a label contradicts the
+        speakers, or a trial pairs an utterance with itself: the message gives
+        ``source:line``, the field, and the closest candidates or the matches.
+    ManifestError
+        A column is missing or an ``utt_id`` repeats.
+    """
+    missing = [c for c in ("utt_id", "speaker") if c not in manifest.columns]
+    if missing:
+        raise ManifestError(f"expected a manifest with the columns utt_id and speaker, found no {missing}.")
+    utt = manifest["utt_id"].astype(str).to_numpy()
+    spk = manifest["speaker"].astype(str).to_numpy()
+    by_id = {u: i for i, u in enumerate(utt)}
+    if len(by_id) != utt.size:
+        raise ManifestError("expected unique utterance ids in the manifest, found repeats.")
+    listed = pd.unique(np.concatenate([trials["enrol"].astype(str).to_numpy(),
+                                       trials["test"].astype(str).to_numpy()]))
+    paths = manifest["path"].astype(str).tolist() if "path" in manifest.columns else []
+    keyed: dict[tuple[str, ...], list[int]] = {}  # path key -> manifest rows
+    if root is not None:
+        base = Path(root).expanduser()
+        prefixes = {_components(str(base.absolute())), _components(str(base.resolve()))}
+        for i, path in enumerate(paths):
+            parts = _components(path)
+            for prefix in prefixes:
+                if parts[:len(prefix)] == prefix and len(parts) > len(prefix):
+                    keyed.setdefault(parts[len(prefix):], []).append(i)
+                    break
+    else:
+        depths = {len(_components(f)) for f in listed} - {0}
+        for i, path in enumerate(paths):
+            parts = _components(path)
+            for d in depths:
+                if len(parts) >= d:
+                    keyed.setdefault(parts[-d:], []).append(i)
+    found: dict[str, list[int]] = {}
+    by_utt_id = 0
+    for field in listed:
+        rows = set(keyed.get(_components(field), ()))
+        if field in by_id:
+            rows.add(by_id[field])
+            by_utt_id += len(rows) == 1
+        found[field] = sorted(rows)
+    where = "its path below root" if root is not None else "the last components of its path"
+    rule = ("a field names the utterance whose utt_id it equals, or whose path "
+            + (f"below {root} it equals" if root is not None else "ends with its path components")
+            + "; exactly one utterance by both routes together")
+    line = trials["line"].to_numpy() if "line" in trials.columns else np.arange(1, len(trials) + 1)
+    bad = [f for f in listed if len(found[f]) != 1]
+    if bad:
+        first = bad[0]
+        side, row = next((s, k) for k in range(len(trials)) for s in ("enrol", "test")
+                         if str(trials[s].iat[k]) == first)
+        at = f"{source}:{int(line[row])}: the {side} utterance {first!r}"
+        count = f"{len(bad)} of the list's {len(listed)} distinct utterances are unmatched or ambiguous"
+        if not found[first]:
+            depth = len(_components(first))
+            pool = list(utt) + sorted({"/".join(k) for k in keyed if len(k) == depth or root is not None})
+            near = _closest(first, pool)
+            raise TrialListError(
+                f"{at} matches no utterance of the manifest (by utt_id, or by {where}); {count}. "
+                f"Closest: {near or 'none'}. Use a manifest that holds every utterance of the list, or pass "
+                "root=<the corpus folder the list's paths are relative to>.",
+                cli={"pass root=": "pass --trials-root "},
+            )
+        shown = ", ".join(f"{utt[i]} ({paths[i] if paths else 'no path'})" for i in found[first][:5])
+        raise TrialListError(
+            f"{at} matches {len(found[first])} utterances of the manifest, expected one: {shown}; {count}. "
+            "Pass root=<the corpus folder the list's paths are relative to> to match whole paths, or name "
+            "utterances by utt_id.",
+            cli={"Pass root=": "Pass --trials-root "},
+        )
+    enrol = np.asarray([utt[found[f][0]] for f in trials["enrol"].astype(str)], dtype=object)
+    test = np.asarray([utt[found[f][0]] for f in trials["test"].astype(str)], dtype=object)
+    labels = trials["label"].to_numpy(dtype=np.int64)
+    same = spk[[by_id[u] for u in enrol]] == spk[[by_id[u] for u in test]]
+    for problem, flags in (("pairs an utterance with itself", enrol == test),
+                           ("has a label that contradicts the manifest's speakers", same != (labels == 1))):
+        if flags.any():
+            k = int(np.flatnonzero(flags)[0])
+            e, t = enrol[k], test[k]
+            raise TrialListError(
+                f"{source}:{int(line[k])}: the trial {problem} (label {labels[k]}: {e} of speaker "
+                f"{spk[by_id[e]]}, {t} of speaker {spk[by_id[t]]}); trials like it in all: {int(flags.sum())}. "
+                "Check that the manifest's speaker column and the list describe the same corpus, and that "
+                "the list's paths matched the files meant (root)."
+            )
+    matched = pd.DataFrame({
+        "label": labels, "enrol": pd.Series(enrol, dtype=object).astype(str),
+        "test": pd.Series(test, dtype=object).astype(str), "line": line.astype(np.int64),
+        "enrol_as_listed": trials["enrol"].astype(str).to_numpy(),
+        "test_as_listed": trials["test"].astype(str).to_numpy(),
     })
+    summary = {"rule": rule, "root": None if root is None else str(root),
+               "by_utt_id": int(by_utt_id), "by_path": int(len(listed) - by_utt_id)}
+    return matched, summary
