@@ -13,29 +13,40 @@ Embedding files
 :func:`embed_manifest` writes one ``.npz`` (no pickle) holding ``utt_id``
 ``(N,)`` unicode and ``embeddings`` ``(N, dim)`` float32, rows in the same
 order; :func:`speakerlib.evaluation.embeddings.load_embeddings` reads it.
+
+Which features
+--------------
+Given no store, :func:`embed_manifest` takes the features from the run's own
+training store when that store still holds every utterance of the manifest
+(same ``utt_id``, same audio file) and was made with the settings the run
+records: the store is not copied, and nothing is computed again. Otherwise
+(a manifest of other utterances, a store moved, deleted or rebuilt) it
+computes them into ``<out>.features`` and warns why the run's store could not
+be used. The result says which store it used (:class:`EmbedResult`).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
+from speakerlib.data.manifest import manifest_table
 from speakerlib.evaluation.embeddings import l2_normalize, save_embeddings
-from speakerlib.errors import FeatureError
+from speakerlib.errors import FeatureError, SpeakerlibError
 from speakerlib.features import normalize as normalize_features
-from speakerlib.framing import evenly_spaced_crops
+from speakerlib.framing import WHOLE_MIN_FRAMES, evenly_spaced_crops
 from speakerlib.prepare import prepare
 from speakerlib.store import FeatureStore, load_store
 from speakerlib.train.config import RunConfig
 from speakerlib.train.run_folder import load_embedding_model
 
 __all__ = ["WHOLE_MIN_FRAMES", "crop_indices", "default_crops", "embed_features", "embed_store", "embed_manifest",
-           "load_embedding_model"]
+           "EmbedResult", "run_store_for", "load_embedding_model"]
 
-#: The fewest frames a whole utterance is embedded from (shorter ones repeat): the ResNets' strides need 17.
-WHOLE_MIN_FRAMES = 32
 
 
 def crop_indices(num_frames: int, *, crop_frames: int, num_crops: int) -> np.ndarray:
@@ -211,16 +222,99 @@ def embed_store(run_dir: str | Path, store, ids: list[str] | None = None, *,
     return ids, emb
 
 
+class EmbedResult(tuple):
+    """What :func:`embed_manifest` did: unpacks as ``(out, embedded, rejected)``, and says which store it used.
+
+    Attributes
+    ----------
+    out : Path
+        The ``.npz`` written.
+    embedded : int
+        Utterances embedded.
+    rejected : int
+        Utterances rejected by preprocessing (listed in ``store``'s ``rejects.csv``).
+    store : Path
+        The feature store the features came from.
+    reused_run_store : bool
+        True when it is the run's own training store (nothing was computed).
+    store_note : str
+        One sentence: which store was used, and why.
+    """
+
+    def __new__(cls, out: Path, embedded: int, rejected: int, *, store: Path, reused_run_store: bool,
+                store_note: str):
+        result = super().__new__(cls, (Path(out), int(embedded), int(rejected)))
+        result.store, result.reused_run_store, result.store_note = Path(store), bool(reused_run_store), store_note
+        return result
+
+    out = property(lambda self: self[0])
+    embedded = property(lambda self: self[1])
+    rejected = property(lambda self: self[2])
+
+
+def _resolved(paths) -> list[str]:
+    return [str(Path(p).expanduser().resolve()) for p in paths]
+
+
+def run_store_for(config: RunConfig, manifest: pd.DataFrame) -> tuple[FeatureStore | None, str]:
+    """The run's training store if it can give the features of ``manifest``, and why (or why not).
+
+    It can when it still opens, was made with the settings the run records
+    (``config.store_config``), and holds every utterance of the manifest with
+    the same ``utt_id`` and the same audio file (paths compared resolved).
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run's configuration (its ``store`` and ``store_config``).
+    manifest : DataFrame
+        ``utt_id`` and ``path`` of the utterances to embed.
+
+    Returns
+    -------
+    (FeatureStore or None, str)
+        The store, or None; and one sentence saying why.
+    """
+    where = f"the run's training store {config.store}"
+    try:
+        store = load_store(config.store)
+    except SpeakerlibError as exc:
+        return None, f"{where} cannot be opened ({exc})"
+    if store.config.to_dict() != config.store_config.to_dict():
+        return None, f"{where} was made with other settings than the run records (it was prepared again)"
+    held = dict(zip(store.index["utt_id"].astype(str), _resolved(store.index["path"])))
+    ids = manifest["utt_id"].astype(str).tolist()
+    missing = [u for u in ids if u not in held]
+    wanted = dict(zip(ids, _resolved(manifest["path"])))
+    moved = [u for u in ids if u in held and held[u] != wanted[u]]
+    if missing or moved:
+        reasons = []
+        if missing:
+            reasons.append(f"{len(missing)} are not in it (e.g. {missing[0]})")
+        if moved:
+            reasons.append(f"{len(moved)} come from another audio file there (e.g. {moved[0]}: "
+                           f"{held[moved[0]]} in the store, {wanted[moved[0]]} in the manifest)")
+        return None, (f"{where} does not hold the manifest's {len(ids)} utterances: "
+                      + " and ".join(reasons))
+    return store, (f"{where}: made with the run's settings, it holds all {len(ids)} utterances of the "
+                   "manifest from the same audio files, so no features are computed")
+
+
 def embed_manifest(run_dir: str | Path, manifest, out: str | Path, *, store: str | Path | None = None,
                    num_crops: int | None = None, crop_frames: int | None = None, jobs: int = 2,
-                   progress: bool = True) -> tuple[Path, int, int]:
+                   progress: bool = True) -> EmbedResult:
     """Embed every utterance of a manifest (from its audio) into one ``.npz`` file.
 
-    The audio goes through the run's own preprocessing (its store's
-    :class:`~speakerlib.store.PrepareConfig`) into a feature store at
-    ``store`` (default: ``<out>.features/`` beside the output, kept, so that a
-    second call is quick and an interrupted one resumes), then through the
-    embedding model.
+    The features come from a feature store made with the run's own
+    preprocessing (its store's :class:`~speakerlib.store.PrepareConfig`), then
+    go through the embedding model:
+
+    * ``store`` given: the audio is prepared into it (kept, so that a second
+      call is quick and an interrupted one resumes).
+    * no ``store``: the run's own training store when it holds every
+      utterance of the manifest (:func:`run_store_for`), else a new store at
+      ``<out>.features/`` beside the output, with a warning saying why the
+      run's store could not be used.
 
     Parameters
     ----------
@@ -239,17 +333,40 @@ def embed_manifest(run_dir: str | Path, manifest, out: str | Path, *, store: str
 
     Returns
     -------
-    (out path, utterances embedded, utterances rejected by preprocessing
-    (listed in the store's ``rejects.csv``))
+    EmbedResult
+        Unpacks as ``(out path, utterances embedded, utterances rejected by
+        preprocessing (listed in the store's rejects.csv))``; its ``store``,
+        ``reused_run_store`` and ``store_note`` say which store was used.
+
+    Warns
+    -----
+    UserWarning
+        No ``store`` given, and the run's training store cannot be used for
+        these utterances: the message says why, and where the features go.
     """
     run_dir = _run_dir(run_dir)
     config = RunConfig.read(run_dir)
     out = Path(out)
-    store_dir = Path(store) if store is not None else out.with_name(out.name + ".features")
+    frame, _ = manifest_table(manifest, purpose="embed")
+    if store is None:
+        opened, why = run_store_for(config, frame)
+        if opened is not None:
+            ids = frame["utt_id"].astype(str).tolist()
+            ids, emb = embed_store(run_dir, opened, ids=ids, num_crops=num_crops, crop_frames=crop_frames,
+                                   progress=progress)
+            save_embeddings(out, ids, emb, run_dir=run_dir)
+            return EmbedResult(out, len(ids), 0, store=opened.path, reused_run_store=True,
+                               store_note=f"features from {why}")
+        store_dir = out.with_name(out.name + ".features")
+        warnings.warn(f"{why}; computing the features into {store_dir} instead", stacklevel=2)
+        note = f"features computed into {store_dir} ({why})"
+    else:
+        store_dir = Path(store)
+        note = f"features from {store_dir} (the store given)"
     summary = prepare(manifest, store_dir, config=config.store_config, jobs=jobs, progress=progress)
     opened = load_store(store_dir)
     ids, emb = embed_store(run_dir, opened, num_crops=num_crops, crop_frames=crop_frames,
                            progress=progress)
-    save_embeddings(out, ids, emb)
-    return out, len(ids), int(summary.rejected)
-
+    save_embeddings(out, ids, emb, run_dir=run_dir)
+    return EmbedResult(out, len(ids), int(summary.rejected), store=store_dir, reused_run_store=False,
+                       store_note=note)

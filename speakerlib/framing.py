@@ -34,6 +34,7 @@ from speakerlib.errors import AudioTooShortError, ConfigError, ConfigTypeError
 __all__ = [
     "DEFAULT_LENGTH_S",
     "DEFAULT_NUM_SAMPLES",
+    "WHOLE_MIN_FRAMES",
     "FIX_LENGTH_MODES",
     "fix_length",
     "pad_to_length",
@@ -48,6 +49,10 @@ DEFAULT_LENGTH_S = 3.0
 #: The reference's fixed length [samples]: 3 s at :data:`speakerlib.audio.SAMPLE_RATE_HZ`
 #: (48 000 at 16 kHz).
 DEFAULT_NUM_SAMPLES = int(round(DEFAULT_LENGTH_S * SAMPLE_RATE_HZ))
+#: The fewest feature frames a whole utterance is embedded from (shorter ones are repeated up to
+#: it): the ResNets' strides need 17. Keras (:mod:`speakerlib.embed`) and the exported ONNX
+#: encoder (:mod:`speakerlib.inference.portable`) both use it.
+WHOLE_MIN_FRAMES = 32
 
 #: The modes of :func:`fix_length`: pad with zeros (the reference) or repeat the signal.
 FIX_LENGTH_MODES = ("reference", "repeat")

@@ -240,6 +240,33 @@ def test_the_command_line_verifies_enrols_and_identifies(calibrated_run, tmp_pat
     assert json.loads(capsys.readouterr().out)["fitted_on"]["split"] == "dev"
 
 
+def test_the_command_line_calibrates_a_model_on_your_own_recordings(calibrated_run, tmp_path, capsys):
+    from speakerlib.data.manifest import write_manifest
+
+    manifest, _, run, _ = calibrated_run
+    test = _rows(manifest, "test")
+    recordings = write_manifest(test, tmp_path / "mine.csv")
+    out = tmp_path / "mine-calibration.json"
+    assert main(["calibrate", "--recordings", str(recordings), "--model", str(run), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"speakers of {recordings}" in printed and f"--calibration {out}" in printed
+    record = json.loads(out.read_text())
+    assert record["fitted_on"]["speakers"] == test["speaker"].nunique()
+    a, b = test["path"].iloc[0], test["path"].iloc[1]
+    assert main(["verify", a, b, "--model", str(run), "--calibration", str(out), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    scale, offset = record["calibration"]["scale"], record["calibration"]["offset"]
+    assert answer["llr"] == pytest.approx(scale * answer["score"] + offset, abs=1e-6)
+    assert main(["calibrate", "--recordings", str(recordings), "--model", str(run)]) == 2
+    assert "add --out FILE.json" in capsys.readouterr().err
+    assert main(["calibrate"]) == 2
+    assert "--recordings MANIFEST" in capsys.readouterr().err
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**record, "model_sha256": "0" * 64}))
+    assert main(["verify", a, b, "--model", str(run), "--calibration", str(other)]) == 2
+    assert "fitted for sha256 000000000000" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- export
 def _real_or_synthetic(calibrated_run, request) -> list:
     """Four recordings to check parity on: TIMIT's (SPHERE files) when the real corpora are there."""

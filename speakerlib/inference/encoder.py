@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speakerlib._io import write_json
 from speakerlib.embed import default_crops, embed_features
 from speakerlib.errors import CalibrationError
 from speakerlib.evaluation.calibration import Calibration
@@ -90,6 +91,40 @@ class SpeakerEncoder:
                 f"found one of {str(calibration.get('model_sha256'))[:12]}.... Fit it again: speakerlib "
                 f"calibrate {run_dir} (calibrate_run in Python).")
         return cls(model, config, source=folder, identity=identity, calibration=calibration)
+
+    def with_calibration(self, path: str | Path) -> SpeakerEncoder:
+        """The same encoder with the calibration of a file written by :meth:`save_calibration`
+        (``speakerlib calibrate --recordings ... --out FILE``).
+
+        Raises
+        ------
+        CalibrationError
+            If the file is missing or unreadable, or was fitted for another model.
+        """
+        path = Path(path).expanduser()
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            Calibration.from_dict(record["calibration"])
+        except FileNotFoundError:
+            raise CalibrationError(f"{path}: expected a calibration file, found nothing there. Write one with "
+                                   "speakerlib calibrate --recordings MANIFEST --out FILE (save_calibration in "
+                                   "Python).") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CalibrationError(f"{path}: expected a calibration file written by speakerlib, found one it "
+                                   f"cannot read ({exc!r}). Write it again with speakerlib calibrate.") from None
+        if record.get("model_sha256") != self.identity.get("sha256"):
+            raise CalibrationError(
+                f"{path}: expected a calibration of {self.identity.get('name')} (sha256 "
+                f"{str(self.identity.get('sha256'))[:12]}...), found one fitted for sha256 "
+                f"{str(record.get('model_sha256'))[:12]}...: scores of two models do not share a calibration. "
+                "Fit one for this model (speakerlib calibrate --recordings MANIFEST --out FILE).")
+        return SpeakerEncoder(self.model, self.config, source=self.source, identity=self.identity,
+                              calibration=record)
+
+    def save_calibration(self, path: str | Path) -> Path:
+        """Write this encoder's calibration record (JSON) for :meth:`with_calibration`."""
+        self.require_calibration()
+        return write_json(Path(path).expanduser(), self.calibration_record)
 
     def __repr__(self) -> str:
         calibrated = "calibrated" if self.calibration else "not calibrated"

@@ -23,7 +23,7 @@ from speakerlib.errors import ConfigError
 from speakerlib.evaluation.calibration import Calibration
 from speakerlib.features import compute_features
 from speakerlib.features import normalize as normalize_features
-from speakerlib.framing import evenly_spaced_crops
+from speakerlib.framing import WHOLE_MIN_FRAMES, evenly_spaced_crops
 from speakerlib.inference.frontend import (
     FRONTEND_FORMAT,
     Verification,
@@ -38,8 +38,6 @@ from speakerlib.store.config import PrepareConfig
 
 __all__ = ["OnnxSpeakerEncoder", "frontend_path"]
 
-#: The fewest frames a whole utterance is given to the model (as in :data:`speakerlib.embed.WHOLE_MIN_FRAMES`).
-_MIN_FRAMES = 32
 
 
 def frontend_path(model_path: str | Path) -> Path:
@@ -104,8 +102,8 @@ class OnnxSpeakerEncoder:
         out = []
         for k, x in enumerate(as_recordings(recordings)):
             feats = self.features(x, sample_rate_hz=sample_rate_hz, name=recording_name(x, k))
-            if len(feats) < _MIN_FRAMES:
-                feats = evenly_spaced_crops(feats, num_samples=_MIN_FRAMES, num_crops=1, pad="repeat")[0]
+            if len(feats) < WHOLE_MIN_FRAMES:
+                feats = evenly_spaced_crops(feats, num_samples=WHOLE_MIN_FRAMES, num_crops=1, pad="repeat")[0]
             if self.normalize != "none":
                 feats = normalize_features(feats, mode=self.normalize)
             emb = self.session.run(None, {self.input_name: feats[None, :, :, None].astype(np.float32)})[0][0]

@@ -19,9 +19,13 @@ folder. The package, in the order a run uses it:
     A run's data loaded once, and one epoch of batches, for the classifier stages.
 :mod:`~speakerlib.train.assemble`
     Devices, precision, the training model and its random layers.
+:mod:`~speakerlib.train.progress`
+    What a run shows while it trains: each epoch's steps with the running
+    loss, its val and dev scoring phases.
 :mod:`~speakerlib.train.run_folder`
     The run folder and the lifecycle every stage shares: resume, state,
-    history, checkpoints, the kept epoch, export; :func:`load_run`.
+    history, checkpoints, the kept epoch, export; :func:`load_run`. A
+    finished run is returned at once (``TrainResult.already_finished``).
 :mod:`~speakerlib.train.stages`
     :func:`train` (the classifier), :func:`finetune_large_margin` and
     :func:`finetune_triplet` (DeepSpeaker's second stage), all on that

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from speakerlib import __version__, registry
-from speakerlib._io import write_json
+from speakerlib._io import write_text
 from speakerlib.errors import ConfigError, TrainingError
 from speakerlib.store import PrepareConfig
 from speakerlib.train.recipes import (
@@ -26,7 +27,7 @@ from speakerlib.train.recipes import (
     TripletSettings,
 )
 
-__all__ = ["RunConfig", "CONFIG_NAME", "STAGES", "samples_for_frames"]
+__all__ = ["RunConfig", "CONFIG_NAME", "STAGES", "samples_for_frames", "json_text"]
 
 #: A run folder's configuration file.
 CONFIG_NAME = "config.json"
@@ -36,6 +37,51 @@ STAGES = ("softmax", "triplet", "large_margin")
 
 #: The keys of ``config.json`` that describe where and when a run was made, not what it is.
 _PROVENANCE = ("created", "speakerlib_version", "hardware")
+
+
+def _non_finite(record, where: str = "") -> list[str]:
+    """The dotted keys of ``record`` (nested dicts and lists) whose value is a NaN or infinite float."""
+    if isinstance(record, dict):
+        return [k for key, value in record.items() for k in _non_finite(value, f"{where}{key}.")]
+    if isinstance(record, (list, tuple)):
+        return [k for i, value in enumerate(record) for k in _non_finite(value, f"{where}{i}.")]
+    if isinstance(record, float) and not math.isfinite(record):
+        return [where.rstrip(".")]
+    return []
+
+
+def _nulls(record):
+    """``record`` with every NaN or infinite float replaced by None."""
+    if isinstance(record, dict):
+        return {key: _nulls(value) for key, value in record.items()}
+    if isinstance(record, (list, tuple)):
+        return [_nulls(value) for value in record]
+    if isinstance(record, float) and not math.isfinite(record):
+        return None
+    return record
+
+
+def json_text(record, *, nulls: bool, where: str = "a run's JSON record", indent: int = 2) -> str:
+    """``record`` as strict JSON text (a final newline), never with ``NaN`` or ``Infinity`` in it.
+
+    Python's :mod:`json` writes a NaN float as a bare ``NaN``, which is not
+    JSON (other readers refuse the file). Here a non-finite float becomes
+    ``null`` (``nulls=True``: a figure that is undefined, such as the dev EER
+    of a run without dev speakers) or is refused (``nulls=False``: a setting).
+
+    Raises
+    ------
+    ConfigError
+        With ``nulls=False``, a NaN or infinite value; the message names its key.
+
+    >>> json_text({"eer": float("nan"), "epoch": 2}, nulls=True, indent=None)
+    '{"eer": null, "epoch": 2}\\n'
+    """
+    bad = _non_finite(record)
+    if bad and not nulls:
+        raise ConfigError(f"{where}: expected finite numbers, found NaN or infinity at {', '.join(bad)}. "
+                          "Give those settings finite values.")
+    return json.dumps(_nulls(record) if bad else record, indent=indent, allow_nan=False) + "\n"
 
 
 def samples_for_frames(features, frames: int) -> int:
@@ -255,9 +301,16 @@ class RunConfig:
         return self.to_dict()
 
     def write(self, run_dir: Path, *, hardware: dict, created: str) -> Path:
-        """Write ``config.json`` (atomically) with the provenance keys; return its path."""
-        return write_json(Path(run_dir) / CONFIG_NAME, {
-            **self.to_dict(), "speakerlib_version": __version__, "created": created, "hardware": hardware})
+        """Write ``config.json`` (atomically) with the provenance keys; return its path.
+
+        Raises
+        ------
+        ConfigError
+            A setting is NaN or infinite (strict JSON has no such number).
+        """
+        path = Path(run_dir) / CONFIG_NAME
+        record = {**self.to_dict(), "speakerlib_version": __version__, "created": created, "hardware": hardware}
+        return write_text(path, json_text(record, nulls=False, where=f"the run configuration {path}"))
 
     @classmethod
     def read(cls, run_dir: str | Path) -> RunConfig:

@@ -23,7 +23,10 @@ Resume
 Every epoch ends by writing ``checkpoints/last.keras`` (model *and* optimiser
 state), ``history.csv`` and ``state.json``, each atomically
 (:mod:`speakerlib._io`), so a run killed at any moment restarts (same
-command) from its last finished epoch. The batches, crops and random masks
+command) from its last finished epoch, and says so (a warning: ``resuming run
+RUN from epoch k of N``). Rerunning a finished run returns it at once,
+without loading its data or a model (:func:`finished_run`;
+:attr:`TrainResult.already_finished`). The batches, crops and random masks
 (dropout, SpecAugment) of epoch ``e`` depend only on ``(seed, e)``
 (:mod:`speakerlib.seeds`), so a resumed run sees exactly what an uninterrupted
 one would have, and ends with the same weights. A run folder made with
@@ -40,7 +43,8 @@ lowest so far is kept (``checkpoints/best.keras``), and with a ``patience``
 the stage stops when that many epochs have not improved on it. A stage that
 starts from a trained model (a fine-tune) scores its starting point as epoch
 0, which stays the kept one unless an epoch does better. Without dev
-speakers (EER undefined) the latest epoch counts as the best.
+speakers (EER undefined) the latest epoch counts as the best; an undefined
+figure is ``null`` in the JSON files (never a bare ``NaN``, which is not JSON).
 """
 
 from __future__ import annotations
@@ -48,21 +52,22 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
-
 import speakerlib.models  # noqa: F401  (registers the custom layers and losses for loading)
 from speakerlib import seeds
-from speakerlib._io import atomic_path, describe_difference, write_csv, write_json, write_text
+from speakerlib._io import atomic_path, describe_difference, write_csv, write_text
+from speakerlib._lock import folder_lock
 from speakerlib._tensorflow import keras, tf
 from speakerlib.errors import CheckpointError, TrainingError
 from speakerlib.train.assemble import hardware, precision_policy, reseed, strategy
-from speakerlib.train.config import CONFIG_NAME, RunConfig
+from speakerlib.train.config import CONFIG_NAME, RunConfig, json_text
+from speakerlib.train.progress import RunProgress
 
 __all__ = [
     "CONFIG_NAME",
@@ -79,6 +84,7 @@ __all__ = [
     "save_model",
     "load_checkpoint",
     "Stage",
+    "finished_run",
     "run_stage",
 ]
 
@@ -109,16 +115,21 @@ class TrainResult:
         (training utterances per second of the fit, val evaluation included;
         the first epoch also pays for tracing the graph).
     state : dict
-        ``state.json``: ``epochs_done``, ``best_epoch``, ``best_dev_eer``,
-        ``stopped_early``, ``finished``, ``train_seconds``, ``resumed_from``
-        (the epoch a resumed run continued from, or None), ``replicas``
-        (devices the batches were split across).
+        ``state.json``: ``epochs_done``, ``best_epoch``, ``best_dev_eer``
+        (None when undefined: no dev speakers), ``stopped_early``,
+        ``finished``, ``train_seconds``, ``resumed_from`` (the epoch a resumed
+        run continued from, or None), ``replicas`` (devices the batches were
+        split across).
+    already_finished : bool
+        The call that returned this found the run already finished and
+        trained nothing (:func:`finished_run`); a command says so.
     """
 
     run_dir: Path
     config: RunConfig
     history: pd.DataFrame
     state: dict = field(default_factory=dict)
+    already_finished: bool = False
 
     @property
     def embedding_path(self) -> Path:
@@ -126,11 +137,16 @@ class TrainResult:
         return self.run_dir / EMBEDDING_NAME
 
     def summary(self) -> str:
-        """``model / recipe / profile: N epochs, best dev EER x at epoch k, s seconds``."""
+        """``model / recipe / profile: N epochs, best dev EER x at epoch k, s seconds``.
+
+        The dev EER reads ``undefined`` when the run had no dev speakers to score.
+        """
         s = self.state
+        eer = s.get("best_dev_eer")
+        eer = f"{eer:.3f}" if isinstance(eer, (int, float)) and math.isfinite(eer) else "undefined"
         return (f"{self.config.model} / {self.config.recipe.name} / {self.config.profile.name}: "
-                f"{s.get('epochs_done')} epochs, best dev EER {s.get('best_dev_eer', float('nan')):.3f} "
-                f"at epoch {s.get('best_epoch')}, {s.get('train_seconds', 0):.0f} s")
+                f"{s.get('epochs_done')} epochs, best dev EER {eer} "
+                f"at epoch {s.get('best_epoch')}, {s.get('train_seconds') or 0:.0f} s")
 
     def best(self) -> dict:
         """The run in one table row: its length, and the kept epoch's figures.
@@ -255,7 +271,7 @@ class Stage:
     Attributes
     ----------
     name : str
-        For the progress bar (``"<model>/<recipe>"``, ``"<model>/triplet"``).
+        For the progress bars (``"<model>/<recipe>"``, ``"<model>/triplet"``).
     epochs : int
         Epochs to train (at most).
     patience : int or None
@@ -263,18 +279,21 @@ class Stage:
     build : callable () -> keras.Model
         A new, compiled model to train (called under the distribution
         strategy's scope, after the global seed is set).
-    fit_epoch : callable (model, epoch) -> (dict, int)
+    fit_epoch : callable (model, epoch, callbacks) -> (dict, int)
         Trains one epoch (0-based) and returns its figures (``loss``...) and
-        the number of training utterances it saw.
-    dev_metrics : callable (model) -> dict
-        ``dev_eer`` and ``dev_si_accuracy`` of the model on the dev speakers.
+        the number of training utterances it saw; ``callbacks`` (the progress
+        bars, :class:`~speakerlib.train.progress.RunProgress`) go to ``model.fit``.
+    dev_metrics : callable (model, callbacks) -> dict
+        ``dev_eer`` and ``dev_si_accuracy`` of the model on the dev speakers;
+        ``callbacks`` go to the ``predict`` that embeds them.
     export : callable (model) -> keras.Model
         The embedding model of a checkpoint.
     scores_start : bool
         The model :attr:`build` returns is already trained (a fine-tune): its
         dev figures are epoch 0, the kept epoch until one does better.
     postfix : tuple of str
-        History columns shown beside the progress bar.
+        History columns shown beside an epoch's progress bar once it is done
+        (its ``loss`` is shown while it trains).
     """
 
     name: str
@@ -325,10 +344,32 @@ def _open(run_dir: Path, config: RunConfig) -> tuple[dict, list[dict]]:
 
 
 def _write_progress(run_dir: Path, state: dict, history: list[dict]) -> None:
+    """``history.csv``, ``history.json`` and ``state.json``; an undefined figure (NaN) is JSON's null."""
     frame = pd.DataFrame(history)
     write_csv(run_dir / HISTORY_NAME, frame)
-    write_text(run_dir / "history.json", frame.to_json(orient="records", indent=1))
-    write_json(run_dir / STATE_NAME, state)
+    write_text(run_dir / "history.json", frame.to_json(orient="records", indent=1))  # NaN -> null
+    write_text(run_dir / STATE_NAME, json_text(state, nulls=True))
+
+
+def finished_run(run_dir: str | Path, config: RunConfig) -> TrainResult | None:
+    """The run in ``run_dir`` when it is already finished with ``config``, else None (nothing loaded).
+
+    A stage calls it before loading its data or building its model, so that
+    rerunning a finished run returns at once; the result has
+    :attr:`TrainResult.already_finished` set.
+
+    Raises
+    ------
+    TrainingError
+        The folder holds a run made with another configuration.
+    """
+    run_dir = Path(run_dir)
+    state, _ = _open(run_dir, config)
+    if not state.get("finished"):
+        return None
+    result = load_run(run_dir)
+    result.already_finished = True
+    return result
 
 
 def run_stage(run_dir: str | Path, config: RunConfig, stage: Stage, *, parts: pd.DataFrame,
@@ -347,7 +388,9 @@ def run_stage(run_dir: str | Path, config: RunConfig, stage: Stage, *, parts: pd
     parts : DataFrame
         ``split.csv``: ``utt_id``, ``speaker``, ``split``, ``part``.
     progress : bool
-        A progress bar over epochs with the latest figures.
+        Progress bars (:class:`~speakerlib.train.progress.RunProgress`): each
+        epoch's steps with the running loss, its val and dev scoring phases,
+        and its figures once done. Nothing is printed when False.
     deterministic : bool
         Enable TensorFlow's op determinism (same seed, same weights on CPU).
     check_model : callable (model, path), optional
@@ -357,22 +400,37 @@ def run_stage(run_dir: str | Path, config: RunConfig, stage: Stage, *, parts: pd
     Returns
     -------
     TrainResult
-        The finished run (an already finished one is returned as it is).
+        The finished run. An already finished one is returned as it is, with
+        :attr:`TrainResult.already_finished` set.
+
+    Warns
+    -----
+    UserWarning
+        ``resuming run RUN from epoch k of N``, when the folder holds an
+        unfinished run (the command line shows it as one line, even with --quiet).
 
     Raises
     ------
     TrainingError
         The folder holds a run made with another configuration.
+    FolderInUseError
+        Another process is training in the folder (its ``.lock`` names it).
     CheckpointError
         A resume whose checkpoint is missing, corrupted or from another model.
     """
     run_dir = Path(run_dir)
+    done = finished_run(run_dir, config)
+    if done is not None:
+        return done
+    with folder_lock(run_dir, purpose=f"train {stage.name}"):
+        return _run_locked(run_dir, config, stage, parts=parts, progress=progress, deterministic=deterministic,
+                           check_model=check_model)
+
+
+def _run_locked(run_dir: Path, config: RunConfig, stage: Stage, *, parts: pd.DataFrame, progress: bool,
+                deterministic: bool, check_model: Callable | None) -> TrainResult:
+    """:func:`run_stage` once the folder is locked (FolderInUseError says which process holds it)."""
     state, history = _open(run_dir, config)
-    if state.get("finished"):
-        result = load_run(run_dir)
-        if progress:
-            print(f"run {run_dir.name} already finished: {result.summary()}")
-        return result
     distribution = strategy()
     run_dir.mkdir(parents=True, exist_ok=True)
     config.write(run_dir, hardware=hardware(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -389,24 +447,31 @@ def run_stage(run_dir: str | Path, config: RunConfig, stage: Stage, *, parts: pd
             model = load_checkpoint(run_dir / LAST_NAME, config.training_model_name)
             if check_model is not None:
                 check_model(model, run_dir / LAST_NAME)
+            done = state["epochs_done"]
+            warnings.warn(
+                f"resuming run {run_dir} from epoch {done} of {stage.epochs}: "
+                + ("epoch 1 is" if done == 1 else f"epochs 1-{done} are")
+                + f" kept from its {LAST_NAME}, training goes on with epoch {done + 1} "
+                "(delete the folder to start again)", stacklevel=3)
         else:
             model = stage.build()
-    if stage.scores_start and state["epochs_done"] == 0:
-        history = [{"epoch": 0, "loss": float("nan"), **stage.dev_metrics(model)}]
-        state["best_epoch"], state["best_dev_eer"] = 0, history[0]["dev_eer"]
-        save_model(model, run_dir / BEST_NAME)
-
-    bar = tqdm(total=stage.epochs, initial=state["epochs_done"], desc=stage.name, unit="epoch",
-               disable=not progress)
-    best = state["best_epoch"]
-    since_best = 0 if best is None else state["epochs_done"] - best
+    shown = RunProgress(stage.name, stage.epochs, enabled=progress)
     try:
+        if stage.scores_start and state["epochs_done"] == 0:
+            shown.start(0)
+            history = [{"epoch": 0, "loss": float("nan"), **stage.dev_metrics(model, shown.callbacks())}]
+            state["best_epoch"], state["best_dev_eer"] = 0, history[0]["dev_eer"]
+            shown.finish({k: history[0][k] for k in stage.postfix if k in history[0] and k != "loss"})
+            save_model(model, run_dir / BEST_NAME)
+        best = state["best_epoch"]
+        since_best = 0 if best is None else state["epochs_done"] - best
         for epoch in range(state["epochs_done"], stage.epochs):
             start = time.perf_counter()
+            shown.start(epoch + 1)
             reseed(model, config.seed, epoch)
-            logs, samples = stage.fit_epoch(model, epoch)
+            logs, samples = stage.fit_epoch(model, epoch, shown.callbacks())
             train_time = time.perf_counter() - start
-            row = {"epoch": epoch + 1, **logs, **stage.dev_metrics(model)}
+            row = {"epoch": epoch + 1, **logs, **stage.dev_metrics(model, shown.callbacks())}
             row["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
             row["seconds"] = time.perf_counter() - start
             row["samples_per_s"] = samples / train_time
@@ -423,12 +488,11 @@ def run_stage(run_dir: str | Path, config: RunConfig, stage: Stage, *, parts: pd
             if stage.patience and since_best >= stage.patience and epoch + 1 < stage.epochs:
                 state["stopped_early"] = True
             _write_progress(run_dir, state, history)
-            bar.update(1)
-            bar.set_postfix({k: f"{row[k]:.3f}" for k in stage.postfix if k in row})
+            shown.finish({k: row[k] for k in stage.postfix if k in row})
             if state["stopped_early"]:
                 break
     finally:
-        bar.close()
+        shown.close()
 
     kept = load_checkpoint(run_dir / BEST_NAME, config.training_model_name, compile=False)  # weights, to export
     save_model(stage.export(kept), run_dir / EMBEDDING_NAME)

@@ -25,6 +25,7 @@ when the store has none; :func:`training_parts`):
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,7 @@ from speakerlib.train.run_folder import (
     SPLIT_NAME,
     Stage,
     TrainResult,
+    finished_run,
     load_checkpoint,
     load_embedding_model,
     load_run,
@@ -91,7 +93,9 @@ def training_parts(index: pd.DataFrame, *, seed: int, val_fraction: float) -> pd
         An empty index, or fewer than two training speakers.
     """
     if len(index) == 0:
-        raise TrainingError("expected a feature store with utterances, found an empty index.")
+        raise TrainingError(
+            "expected a feature store index with utterances, found an empty one. Run speakerlib prepare "
+            "on a manifest with readable audio (the store's rejects.csv says why each utterance was left out).")
     frame = index[["utt_id", "speaker"] + [c for c in ("split", "gender") if c in index]].copy()
     frame["speaker"] = frame["speaker"].astype(str)
     has_split = "split" in frame and frame["split"].notna().all() and \
@@ -122,7 +126,7 @@ def training_parts(index: pd.DataFrame, *, seed: int, val_fraction: float) -> pd
 
 
 def dev_metrics(embedding_model, data: Frames, speakers: np.ndarray, *, crop_frames: int,
-                normalize: str, seed: int) -> dict:
+                normalize: str, seed: int, callbacks: list | None = None) -> dict:
     """Dev EER and dev SI accuracy of an embedding model, scored by the evaluation code.
 
     Every dev utterance is embedded from its centre crop of ``crop_frames``;
@@ -131,7 +135,8 @@ def dev_metrics(embedding_model, data: Frames, speakers: np.ndarray, *, crop_fra
     identification (:func:`speakerlib.evaluation.identification.nearest_centroid`)
     with half of each speaker's utterances enrolled
     (:func:`speakerlib.data.splits.enrolment_split`, ``seed``); speakers with
-    one utterance take part in the EER only.
+    one utterance take part in the EER only. ``callbacks`` (Keras callbacks,
+    e.g. a progress bar) go to the ``predict`` that embeds the utterances.
 
     Returns
     -------
@@ -143,7 +148,7 @@ def dev_metrics(embedding_model, data: Frames, speakers: np.ndarray, *, crop_fra
     if len(data.ids) < 2 or len(np.unique(speakers)) < 2:
         return nan
     emb = embedding_model.predict(fixed_crops(data, None, crop_frames=crop_frames, normalize=normalize,
-                                              batch_size=64), verbose=0)
+                                              batch_size=64), verbose=0, callbacks=callbacks)
     table = pd.DataFrame({"utt_id": data.ids, "speaker": np.asarray(speakers, dtype=str)})
     several = table["speaker"].map(table["speaker"].value_counts()) >= 2
     enrol = np.zeros(len(table), dtype=bool)
@@ -170,20 +175,38 @@ def margin_at(recipe: Recipe, epoch: int) -> float:
     return recipe.aam_margin * min(1.0, epoch / recipe.margin_warmup_epochs)
 
 
-def _fit_classifier(model, data, config: RunConfig, *, epoch: int, crop_frames: int | None = None,
+def _fit_classifier(model, data, config: RunConfig, *, epoch: int, callbacks: list, crop_frames: int | None = None,
                     margin: float | None = None) -> tuple[dict, int]:
     """One epoch of a classifier stage: its batches from the feeds, its margin set first (AAM)."""
     if margin is not None and isinstance(model.loss, AAMSoftmaxLoss):
         model.loss.margin = margin
     ds, samples = epoch_feed(data, config, epoch=epoch, crop_frames=crop_frames)
     logs = model.fit(ds, validation_data=val_feed(data, config), epochs=epoch + 1, initial_epoch=epoch,
-                     shuffle=False, verbose=0).history
+                     shuffle=False, verbose=0, callbacks=callbacks).history
     return {k: float(v[-1]) for k, v in logs.items()}, samples
 
 
-def _classifier_dev_metrics(model, data, config: RunConfig) -> dict:
+def _classifier_dev_metrics(model, data, config: RunConfig, callbacks: list) -> dict:
     return dev_metrics(embedding_submodel(model, config.model), data.dev, data.dev_speakers,
-                       crop_frames=config.eval_frames, normalize=config.normalize, seed=config.seed)
+                       crop_frames=config.eval_frames, normalize=config.normalize, seed=config.seed,
+                       callbacks=callbacks)
+
+
+def _check_dev_speakers(parts: pd.DataFrame, run_dir: Path, store) -> None:
+    """Refuse a dev part of one speaker (its dev EER is undefined); warn about none."""
+    dev = sorted(parts.loc[parts["part"] == "dev", "speaker"].unique())
+    fix = ("Re-split the manifest with more dev speakers (speakerlib split --fractions TRAIN DEV TEST, e.g. "
+           "0.6 0.2 0.2) and prepare it into a new store, or give its split column at least 2 dev speakers.")
+    if len(dev) == 1:
+        raise TrainingError(
+            f"run {run_dir}: expected at least 2 dev speakers, found 1 ({dev[0]}) in the split of the store "
+            f"{store.path}. The dev EER that chooses the kept epoch compares utterances of different dev "
+            f"speakers, so with one it is undefined. {fix}")
+    if not dev:
+        warnings.warn(
+            f"run {run_dir}: the split of the store {store.path} has no dev speakers, so the dev EER is "
+            "undefined (null in state.json), the last epoch is the kept one and early stopping is off. "
+            + fix, stacklevel=3)
 
 
 def train(
@@ -237,12 +260,21 @@ def train(
     Returns
     -------
     TrainResult
+        With ``already_finished`` set when the run folder held the finished run already: then
+        nothing is loaded or trained, and the call returns at once.
+
+    Warns
+    -----
+    UserWarning
+        When it resumes an unfinished run (``resuming run RUN from epoch k of N``), and when
+        the split has no dev speakers (the last epoch is then the kept one).
 
     Raises
     ------
     TrainingError
-        Too few speakers; a run folder made with another configuration; ``TF_CONFIG`` set; a
-        recipe with waveform augmentation on a store of features.
+        An empty store (its path, and where its rejects are listed); too few training speakers;
+        exactly one dev speaker (the dev EER is undefined); a run folder made with another
+        configuration; ``TF_CONFIG`` set; a recipe with waveform augmentation on a store of features.
     CheckpointError
         A resume whose checkpoint is missing, corrupted or from another model.
     FeatureError
@@ -257,11 +289,21 @@ def train(
         profile = dataclasses.replace(profile, epochs=int(epochs))
     store = store if isinstance(store, FeatureStore) else load_store(store)
     run_dir = Path(run_dir).expanduser().absolute()
+    if len(store.index) == 0:
+        raise TrainingError(
+            f"feature store {store.path}: expected utterances to train on, found an empty index "
+            f"({Path(store.path) / 'index.csv'}). Every utterance was rejected when it was prepared: "
+            f"{Path(store.path) / 'rejects.csv'} says why. Run speakerlib prepare on a manifest with "
+            "readable audio (speakerlib manifest --skip-unreadable lists what it cannot read).")
 
     parts = training_parts(store.index, seed=seed, val_fraction=recipe.val_fraction)
     speakers = sorted(parts.loc[parts["part"] == "train", "speaker"].unique())
     config = RunConfig.for_store(store, model=model, recipe=recipe, profile=profile, seed=seed,
                                  speakers=speakers, noise_dir=noise_dir, rir_dir=rir_dir)
+    done = finished_run(run_dir, config)  # before loading the data: a finished run returns at once
+    if done is not None:
+        return done
+    _check_dev_speakers(parts, run_dir, store)
     data = training_data(store, parts, config)
     steps = len(epoch_batches(len(data.train), config.batch_size, seed, 0))
 
@@ -273,9 +315,10 @@ def train(
     stage = Stage(
         name=f"{model}/{recipe.name}", epochs=profile.epochs, patience=profile.patience,
         build=lambda: build_training_model(config, config.num_classes, steps),
-        fit_epoch=lambda m, epoch: _fit_classifier(
-            m, data, config, epoch=epoch, margin=margin_at(recipe, epoch) if recipe.loss == "aam" else None),
-        dev_metrics=lambda m: _classifier_dev_metrics(m, data, config),
+        fit_epoch=lambda m, epoch, callbacks: _fit_classifier(
+            m, data, config, epoch=epoch, callbacks=callbacks,
+            margin=margin_at(recipe, epoch) if recipe.loss == "aam" else None),
+        dev_metrics=lambda m, callbacks: _classifier_dev_metrics(m, data, config, callbacks),
         export=lambda m: embedding_submodel(m, model),
         postfix=("loss", "accuracy", "dev_eer"),
     )
@@ -322,6 +365,9 @@ def finetune_large_margin(run_dir: str | Path, *, settings: LargeMarginSettings 
     config = dataclasses.replace(base.config, stage="large_margin", base_run=str(base.run_dir),
                                  profile=dataclasses.replace(base.config.profile, epochs=settings.epochs),
                                  recipe=dataclasses.replace(base.config.recipe, large_margin=settings))
+    done = finished_run(base.run_dir / "large_margin", config)
+    if done is not None:
+        return done
     store = load_store(config.store)
     parts = pd.read_csv(base.run_dir / SPLIT_NAME, dtype={"utt_id": str, "speaker": str})
     data = training_data(store, parts, config)
@@ -336,8 +382,9 @@ def finetune_large_margin(run_dir: str | Path, *, settings: LargeMarginSettings 
 
     stage = Stage(
         name=f"{config.model}/large margin", epochs=settings.epochs, patience=None, build=build,
-        fit_epoch=lambda m, epoch: _fit_classifier(m, data, config, epoch=epoch, crop_frames=settings.crop_frames),
-        dev_metrics=lambda m: _classifier_dev_metrics(m, data, config),
+        fit_epoch=lambda m, epoch, callbacks: _fit_classifier(m, data, config, epoch=epoch, callbacks=callbacks,
+                                                              crop_frames=settings.crop_frames),
+        dev_metrics=lambda m, callbacks: _classifier_dev_metrics(m, data, config, callbacks),
         export=lambda m: embedding_submodel(m, config.model), scores_start=True,
         postfix=("loss", "accuracy", "dev_eer"),
     )
@@ -411,6 +458,9 @@ def finetune_triplet(
     seed = base.config.seed if seed is None else int(seed)
     config = dataclasses.replace(base.config, seed=seed, stage="triplet", base_run=str(base.run_dir),
                                  triplet=settings)
+    done = finished_run(base.run_dir / "triplet", config)
+    if done is not None:
+        return done
     store = load_store(config.store)
     parts = pd.read_csv(base.run_dir / SPLIT_NAME, dtype={"utt_id": str, "speaker": str})
     train_rows = parts[parts["part"] == "train"]
@@ -425,22 +475,23 @@ def finetune_triplet(
                       loss=BatchHardTripletLoss(margin=settings.margin))
         return model
 
-    def fit_epoch(model, epoch: int) -> tuple[dict, int]:
+    def fit_epoch(model, epoch: int, callbacks: list) -> tuple[dict, int]:
         batches = np.stack(pk_batch_indices(labels, speakers_per_batch=settings.speakers_per_batch,
                                             utterances_per_speaker=settings.utterances_per_speaker,
                                             rng=seeds.rng(seed, "triplet.batches", epoch)))
         ds = batches_dataset(train_data, labels, batches, crop_frames=config.crop_frames,
                              random_crop=config.recipe.crop == "random", normalize=config.normalize,
                              seed=seed, epoch=epoch)
-        logs = model.fit(ds, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0).history
+        logs = model.fit(ds, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
+                         callbacks=callbacks).history
         return {"loss": float(logs["loss"][-1])}, int(batches.size)
 
     stage = Stage(
         name=f"{config.model}/triplet", epochs=settings.epochs, patience=None, build=build,
         fit_epoch=fit_epoch,
-        dev_metrics=lambda m: dev_metrics(m, dev_data, dev["speaker"].to_numpy(),
-                                          crop_frames=config.eval_frames, normalize=config.normalize,
-                                          seed=seed),
+        dev_metrics=lambda m, callbacks: dev_metrics(m, dev_data, dev["speaker"].to_numpy(),
+                                                     crop_frames=config.eval_frames, normalize=config.normalize,
+                                                     seed=seed, callbacks=callbacks),
         export=lambda m: m, scores_start=True,
     )
     return run_stage(base.run_dir / "triplet", config, stage, parts=parts, progress=progress)

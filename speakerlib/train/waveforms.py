@@ -208,6 +208,8 @@ def waveform_dataset(data: Waveforms, labels: np.ndarray, batches: np.ndarray, *
                  tf.TensorSpec((batches.shape[1],), tf.int32))
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(batches)))  # Keras then knows the epoch's end
-    ds = ds.map(lambda windows, y: (compute_features_tf(windows, features)[..., None], y),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # One batch at a time (its ops use the cores): under op determinism, every run's default, tf.data
+    # would run a parallel map behind from_generator sequentially anyway, and log a C++ error line
+    # ("NodeDef mentions attribute use_unbounded_threadpool") on stderr every epoch as it rewrites it.
+    ds = ds.map(lambda windows, y: (compute_features_tf(windows, features)[..., None], y))
     return ds.prefetch(2)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from speakerlib.audio.load import audio_info
 from speakerlib.data.librispeech import SYNTHETIC_MARKER
 from speakerlib.data.manifest import make_manifest
 from speakerlib.data.synth.config import SUBSET, SYNTH_VERSION, SynthConfig
+from speakerlib.data.synth.dsp import load_librosa
 from speakerlib.data.synth.plan import plan_utterance
 from speakerlib.data.synth.speakers import SpeakerProfile, speaker_profiles, utterance_rng
 from speakerlib.data.synth.voice import synthesize_utterance
@@ -286,13 +287,22 @@ def generate_corpus(
 
     bar = tqdm(total=len(todo), desc="synthetic corpus", unit="utt", disable=not progress or not todo)
     try:
+        if todo:
+            # librosa (numba) takes seconds to import: once here, shown, rather than silently in every
+            # worker before its first utterance (forked workers inherit it)
+            bar.set_description_str("synthetic corpus (loading librosa)")
+            load_librosa()
+            bar.set_description_str("synthetic corpus")
         if jobs == 1 or len(todo) <= 1:
             for job in todo:
                 _run_job(job)
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as pool:
-                for _ in pool.map(_run_job, todo, chunksize=4):
+            # (a worker started another way than by fork imports it in the initializer, at start)
+            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=load_librosa) as pool:
+                # one utterance per task, counted as each finishes (every file is written by its own job)
+                for done in as_completed([pool.submit(_run_job, job) for job in todo]):
+                    done.result()
                     bar.update()
     finally:
         bar.close()

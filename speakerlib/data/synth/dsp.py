@@ -22,6 +22,7 @@ __all__ = [
     "energy",
     "stft",
     "istft",
+    "load_librosa",
 ]
 
 
@@ -130,6 +131,19 @@ def energy(spec: np.ndarray) -> float:
     """Sum of squared magnitudes of a complex array."""
     flat = spec.reshape(-1)
     return float(np.vdot(flat, flat).real)
+
+
+def load_librosa() -> None:
+    """Import librosa's spectral functions now (seconds: numba and librosa's lazy submodules).
+
+    :func:`stft` and :func:`istft` import them on first use. A caller about to
+    start worker processes calls this first, so that forked workers inherit
+    the loaded modules instead of each paying for the import before its first
+    utterance.
+    """
+    # librosa loads its submodules lazily, some only inside a call: one tiny transform loads them all
+    spec = stft(np.zeros(1024), n_fft=256, hop=64, win=256)
+    istft(spec, n_fft=256, hop=64, win=256, length=1024)
 
 
 def stft(x: np.ndarray, *, n_fft: int, hop: int, win: int) -> np.ndarray:
