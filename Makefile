@@ -2,13 +2,28 @@
 #   make book   build the book (executes every notebook on the synthetic default corpus)
 #   make test   run the whole test suite (unit tests + notebooks under nbval)
 # Both create a virtual environment in .venv on first use and reuse it after.
+# The environment is built with the newest of python3.13, python3.12 and python3.11 that
+# runs on the machine; failing those, with python3, which must then be one of these
+# versions. make PYTHON=/path/to/python chooses the interpreter instead.
 # On a machine with a CUDA GPU: make EXTRAS=gpu,book,dev,export book
 
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+comma := ,
+empty :=
+space := $(empty) $(empty)
+# The Python versions speakerlib supports: the same set as requires-python in
+# pyproject.toml (tests/test_setup.py checks that the two agree).
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+# Tried in this order, newest first. A name found on PATH may still fail to run (a pyenv
+# shim for a version that is not selected prints "command not found"), so each candidate
+# is run, and the first that starts is taken. It is looked up once, when make starts.
+PYTHON_CANDIDATES := python3.13 python3.12 python3.11 python3
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do \
+	if "$$p" -c 'import sys' >/dev/null 2>&1; then command -v "$$p"; break; fi; done)
+endif
 VENV ?= .venv
 EXTRAS ?= cpu,book,dev,export
-comma := ,
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
@@ -29,8 +44,30 @@ help:
 	@echo "make venv   only create/update the virtual environment in $(VENV)"
 	@echo "make browser  install Chromium + chromedriver (Debian, as root) for tests/test_browser.py"
 
+# The interpreter is checked before anything is installed: it must run, be one of
+# SUPPORTED_PYTHONS, and match the Python of an environment already in $(VENV).
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "speakerlib needs Python 3.11, found %d.%d at $(PYTHON): install python3.11 or run make PYTHON=/path/to/python3.11" % v)'
+	@if [ -z '$(PYTHON)' ]; then \
+		echo "speakerlib needs Python $(subst $(space),$(comma) ,$(SUPPORTED_PYTHONS)): none of $(PYTHON_CANDIDATES) runs on this machine." \
+			"Install one of those versions, or run make PYTHON=/path/to/python3.X" >&2; \
+		exit 1; \
+	fi
+	@if ! '$(PYTHON)' -c 'import sys' >/dev/null 2>&1; then \
+		echo "speakerlib: PYTHON=$(PYTHON) does not run here. Install Python $(subst $(space),$(comma) ,$(SUPPORTED_PYTHONS))," \
+			"or run make PYTHON=/path/to/python3.X with an interpreter that starts" >&2; \
+		exit 1; \
+	fi
+	@'$(PYTHON)' -c 'import sys; v = "%d.%d" % sys.version_info[:2]; ok = "$(SUPPORTED_PYTHONS)".split(); \
+		sys.exit(0 if v in ok else "speakerlib needs Python %s, found Python %s at $(PYTHON): install one of those versions, or run make PYTHON=/path/to/python3.X" % (", ".join(ok), v))'
+	@if [ -x '$(BIN)/python' ]; then \
+		have=$$('$(BIN)/python' -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+		want=$$('$(PYTHON)' -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+		if [ "$$have" != "$$want" ]; then \
+			echo "speakerlib: $(VENV) holds an environment for Python $${have:-of unknown version}, but the Python chosen is $$want ($(PYTHON))." \
+				"Remove it (rm -rf $(VENV)), keep it with make PYTHON=/path/to/python$$have, or build another one beside it with make VENV=DIR" >&2; \
+			exit 1; \
+		fi; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
 	rm -f $(VENV)/.installed-*
