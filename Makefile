@@ -4,7 +4,8 @@
 # Both create a virtual environment in .venv on first use and reuse it after.
 # The environment is built with the newest of python3.13, python3.12 and python3.11 that
 # runs on the machine; failing those, with python3, which must then be one of these
-# versions. make PYTHON=/path/to/python chooses the interpreter instead.
+# versions. An existing environment keeps the Python it was made with, when that still
+# runs. make PYTHON=/path/to/python chooses the interpreter instead.
 # On a machine with a CUDA GPU: make EXTRAS=gpu,book,dev,export book
 
 SHELL := /bin/bash
@@ -18,11 +19,15 @@ SUPPORTED_PYTHONS := 3.11 3.12 3.13
 # shim for a version that is not selected prints "command not found"), so each candidate
 # is run, and the first that starts is taken. It is looked up once, when make starts.
 PYTHON_CANDIDATES := python3.13 python3.12 python3.11 python3
+VENV ?= .venv
+# An environment already in $(VENV) keeps its Python (python3.X of its version is tried
+# first), so a newer Python installed later does not make make refuse the existing one.
+VENV_PYTHON := $(shell [ -x '$(VENV)/bin/python' ] && '$(VENV)/bin/python' -c \
+	'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null)
 ifeq ($(origin PYTHON),undefined)
-PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do \
+PYTHON := $(shell for p in $(VENV_PYTHON) $(PYTHON_CANDIDATES); do \
 	if "$$p" -c 'import sys' >/dev/null 2>&1; then command -v "$$p"; break; fi; done)
 endif
-VENV ?= .venv
 EXTRAS ?= cpu,book,dev,export
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))

@@ -49,12 +49,7 @@ def verbose() -> bool:
 
 
 def _import_quietly():
-    if "tensorflow" in sys.modules:
-        import keras
-        import tensorflow
-
-        return tensorflow, keras
-    if verbose():
+    if "tensorflow" in sys.modules or verbose():  # imported already, or nothing to hide
         import keras
         import tensorflow
 

@@ -34,12 +34,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from speakerlib.data.manifest import manifest_table
 from speakerlib.evaluation.embeddings import l2_normalize, save_embeddings
 from speakerlib.errors import FeatureError, SpeakerlibError
 from speakerlib.features import normalize as normalize_features
 from speakerlib.framing import WHOLE_MIN_FRAMES, evenly_spaced_crops
-from speakerlib.prepare import prepare
+from speakerlib.prepare import manifest_frame, prepare
 from speakerlib.store import FeatureStore, load_store
 from speakerlib.train.config import RunConfig
 from speakerlib.train.run_folder import load_embedding_model
@@ -282,11 +281,12 @@ def run_store_for(config: RunConfig, manifest: pd.DataFrame) -> tuple[FeatureSto
         return None, f"{where} cannot be opened ({exc})"
     if store.config.to_dict() != config.store_config.to_dict():
         return None, f"{where} was made with other settings than the run records (it was prepared again)"
-    held = dict(zip(store.index["utt_id"].astype(str), _resolved(store.index["path"])))
+    held = dict(zip(store.index["utt_id"].astype(str), store.index["path"]))
     ids = manifest["utt_id"].astype(str).tolist()
     missing = [u for u in ids if u not in held]
     wanted = dict(zip(ids, _resolved(manifest["path"])))
-    moved = [u for u in ids if u in held and held[u] != wanted[u]]
+    held = {u: _resolved([held[u]])[0] for u in ids if u in held}  # only the manifest's: a store can be large
+    moved = [u for u in held if held[u] != wanted[u]]
     if missing or moved:
         reasons = []
         if missing:
@@ -347,7 +347,7 @@ def embed_manifest(run_dir: str | Path, manifest, out: str | Path, *, store: str
     run_dir = _run_dir(run_dir)
     config = RunConfig.read(run_dir)
     out = Path(out)
-    frame, _ = manifest_table(manifest, purpose="embed")
+    frame, _ = manifest_frame(manifest, purpose="embed")
     if store is None:
         opened, why = run_store_for(config, frame)
         if opened is not None:
@@ -363,7 +363,7 @@ def embed_manifest(run_dir: str | Path, manifest, out: str | Path, *, store: str
     else:
         store_dir = Path(store)
         note = f"features from {store_dir} (the store given)"
-    summary = prepare(manifest, store_dir, config=config.store_config, jobs=jobs, progress=progress)
+    summary = prepare(frame, store_dir, config=config.store_config, jobs=jobs, progress=progress)
     opened = load_store(store_dir)
     ids, emb = embed_store(run_dir, opened, num_crops=num_crops, crop_frames=crop_frames,
                            progress=progress)

@@ -299,11 +299,13 @@ def _work_chunk(tasks: list[tuple[int, str, str, str]], config_dict: dict,
 # The run
 
 
-def _manifest_frame(manifest: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str]:
+def manifest_frame(manifest: pd.DataFrame | str | Path, *, purpose: str = "prepare") -> tuple[pd.DataFrame, str]:
+    """A manifest (table or CSV path) checked for what preprocessing needs, unique utt_ids included;
+    and the words that name it in a message."""
     # speakerlib.data.manifest imports pandas at its top: imported here, like pandas (see above).
     from speakerlib.data.manifest import manifest_table
 
-    frame, where = manifest_table(manifest, purpose="prepare")
+    frame, where = manifest_table(manifest, purpose=purpose)
     ids = frame["utt_id"].astype(str)
     duplicated = ids.duplicated(keep=False)
     if duplicated.any():
@@ -399,7 +401,7 @@ def prepare(
         raise ConfigTypeError(f"config: expected a PrepareConfig, got {type(config).__name__}")
     if not is_int(jobs) or jobs < 1:
         raise ConfigError(f"jobs: expected an integer >= 1, got {jobs!r}")
-    frame, _ = _manifest_frame(manifest)
+    frame, _ = manifest_frame(manifest)
     store = Path(store).expanduser().absolute()
 
     utt_ids = frame["utt_id"].astype(str).tolist()

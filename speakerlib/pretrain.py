@@ -36,7 +36,7 @@ from speakerlib.data.corpora import read_corpus
 from speakerlib.data.manifest import read_manifest
 from speakerlib.data.splits import speaker_split
 from speakerlib.errors import SpeakerlibError
-from speakerlib.evaluation.calibration import actual_dcf, bayes_threshold, cllr
+from speakerlib.evaluation.calibration import actual_dcf, cllr
 from speakerlib.evaluation.embeddings import align, load_embeddings
 from speakerlib.evaluation.run import evaluate
 from speakerlib.inference import calibrate_run
@@ -81,7 +81,7 @@ def _measure(encoder, manifest: pd.DataFrame, folder: Path, *, seed: int,
     # the encoder's own calibration (dev speakers of the training experiment) on these test trials
     trials = pd.read_csv(folder / "sv" / "trials_scored.csv")
     llr, labels = encoder.calibration.llr(trials["score"].to_numpy()), trials["label"].to_numpy()
-    threshold = bayes_threshold(encoder.calibration_record.get("decision_prior", 0.5))
+    threshold = encoder.calibration_record["decision_threshold_llr"]
     return {
         "speakers": int(sv["speakers"]), "utterances": int(sv["utterances"]), "refused": refused,
         "target_trials": int(sv["n_target"]), "nontarget_trials": int(sv["n_nontarget"]),

@@ -217,7 +217,8 @@ def reproduce(
                                                        progress=False), run_dir=result.run_dir)
             ids, X = load_embeddings(emb_path)
             protocols = _evaluate_all((ids, X), index, layout.evaluation(model, recipe), seed=seed,
-                                      n_enrolled=n_enrolled, bootstrap=bootstrap, as_norm_top_k=as_norm_top_k)
+                                      n_enrolled=n_enrolled, bootstrap=bootstrap, as_norm_top_k=as_norm_top_k,
+                                      run_dir=result.run_dir)
             best = result.best()
             if result.config.stage == "large_margin":  # the whole run: its main stage and the fine-tune
                 main_stage = load_run(result.config.base_run).best()
@@ -335,10 +336,11 @@ def _n_enrolled(n_test_speakers: int) -> int:
 
 
 def _evaluate_all(embeddings, manifest: pd.DataFrame, folder: Path, *, as_norm_top_k: int | None = None,
-                  **options) -> dict:
+                  n_enrolled: int | None = None, **options) -> dict:
     """Every protocol of :data:`speakerlib.registry.PROTOCOLS` into ``folder/<protocol>/`` (and ``sv`` with
-    AS-norm as ``sv-as-norm`` when ``as_norm_top_k`` is given); a finished one is read back."""
-    jobs = [(p, p, {}) for p in registry.PROTOCOLS]
+    AS-norm as ``sv-as-norm`` when ``as_norm_top_k`` is given); a finished one is read back. ``n_enrolled``
+    goes to sv-reference only (evaluate refuses a setting given to a protocol that does not use it)."""
+    jobs = [(p, p, {"n_enrolled": n_enrolled} if p == "sv-reference" else {}) for p in registry.PROTOCOLS]
     if as_norm_top_k:
         jobs.append(("sv-as-norm", "sv", {"as_norm_top_k": as_norm_top_k}))
     protocols = {}

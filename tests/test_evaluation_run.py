@@ -177,6 +177,8 @@ def test_sv_reference_refuses_more_enrolled_speakers_than_the_split_holds(tmp_pa
     ("si-reference", {"n_enrol": 2}, "--enrol 2"),
     ("si", {"as_norm_top_k": 3}, "--as-norm 3"),
     ("sv-reference", {"trials": "list.txt"}, "--trials list.txt"),
+    ("sv", {"n_enrolled": 2}, "--enrolled 2"),
+    ("si", {"n_enrolled": 2}, "--enrolled 2"),
 ])
 def test_a_setting_of_another_protocol_is_refused_not_ignored(protocol, setting, flag):
     manifest, X = toy()

@@ -304,6 +304,12 @@ def test_trial_file_errors(tmp_path):
         write_trials(tmp_path / "t.txt", pd.DataFrame({"label": [1], "enrol": ["a b"], "test": ["c"]}))
     with pytest.raises(TrialListError, match="found none"):
         read_trials(tmp_path / "absent.txt")
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n\n")
+    empty = read_trials(blank)
+    assert len(empty) == 0 and list(empty.columns) == ["label", "enrol", "test"]
+    with pytest.raises(TrialListError, match="found none"):
+        read_trial_list(blank)
 
 
 # ----------------------------------------------------------------------------- scoring

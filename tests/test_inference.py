@@ -168,6 +168,9 @@ def test_an_uncalibrated_or_mismatched_calibration_is_refused(calibrated_run, tm
     (copy / CALIBRATION_NAME).write_text(json.dumps({**record, "model_sha256": "0" * 64}))
     with pytest.raises(CalibrationError, match="Fit it again"):
         SpeakerEncoder.from_run(copy)
+    (copy / CALIBRATION_NAME).write_text("{not json")
+    with pytest.raises(CalibrationError, match="cannot read"):
+        SpeakerEncoder.from_run(copy)
 
 
 def test_enrol_identify_save_and_load(calibrated_run, encoder, tmp_path):

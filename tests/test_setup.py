@@ -111,7 +111,7 @@ def test_python_version_agrees(pyproject, environment, project_root):
     candidates = _makefile_words(makefile, "PYTHON_CANDIDATES")
     assert candidates == [f"python{v}" for v in reversed(SUPPORTED)] + ["python3"]
     # a candidate is run, not only looked up (a pyenv shim exists but may fail)
-    assert re.search(r"for p in \$\(PYTHON_CANDIDATES\); do.*-c 'import sys'", makefile, re.S)
+    assert re.search(r"for p in \$\(VENV_PYTHON\) \$\(PYTHON_CANDIDATES\); do.*-c 'import sys'", makefile, re.S)
     # make PYTHON=... still wins over the search
     assert "ifeq ($(origin PYTHON),undefined)" in makefile
 
@@ -162,10 +162,16 @@ def test_make_takes_the_newest_python_that_runs(project_root, tmp_path):
     _fake_python(bins, "python3.11")
     _fake_python(bins, "python3")
     path = f"{bins}:/usr/bin:/bin"
-    assert _chosen_python(project_root, path=path) == str(bins / "python3.11")
+    fresh = f"VENV={tmp_path / 'no-venv-yet'}"
+    assert _chosen_python(project_root, fresh, path=path) == str(bins / "python3.11")
     _fake_python(bins, "python3.12")  # now 3.12 runs as well
-    assert _chosen_python(project_root, path=path) == str(bins / "python3.12")
-    assert _chosen_python(project_root, "PYTHON=/some/python", path=path) == "/some/python"
+    assert _chosen_python(project_root, fresh, path=path) == str(bins / "python3.12")
+    assert _chosen_python(project_root, fresh, "PYTHON=/some/python", path=path) == "/some/python"
+    # an environment made with 3.11 keeps it, though 3.12 is newer
+    (tmp_path / "venv").mkdir()
+    _fake_python(tmp_path / "venv" / "bin", "python", version=(3, 11))
+    made = f"VENV={tmp_path / 'venv'}"
+    assert _chosen_python(project_root, made, path=path) == str(bins / "python3.11")
 
 
 @pytest.mark.parametrize("version", [(3, 10), (3, 14)])

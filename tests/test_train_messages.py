@@ -248,6 +248,13 @@ def test_embed_reuses_the_runs_store_when_it_holds_every_utterance(shown, synthe
     assert list(ids) == list(test_part["utt_id"])
     ids2, X2 = embed_store(result.run_dir, store, ids=list(ids))
     np.testing.assert_allclose(X, X2, atol=1e-6)
+    # what the reuse promises: the embeddings of features computed afresh from the audio
+    fresh = embed_manifest(result.run_dir, test_part, tmp_path / "fresh.npz", store=tmp_path / "fresh",
+                           progress=False)
+    assert not fresh.reused_run_store
+    ids3, X3 = load_embeddings(tmp_path / "fresh.npz")
+    assert list(ids3) == list(ids)
+    np.testing.assert_allclose(X, X3, atol=1e-5)
 
 
 def test_embed_builds_its_own_store_and_says_why_when_an_audio_file_differs(shown, synthetic_store, tmp_path):

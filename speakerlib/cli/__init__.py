@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -513,9 +515,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupted (rerunning the same command resumes the long commands). A
     closed output pipe (``speakerlib download --list | head``) ends quietly.
     """
-    import os
-    import warnings
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verbose:

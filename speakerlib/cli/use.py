@@ -49,22 +49,6 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _notes(command: str):
-    """Warnings (a resampled or downmixed recording) printed as one plain line each on stderr."""
-    import contextlib
-    import warnings
-
-    @contextlib.contextmanager
-    def printed():
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-        for w in caught:
-            print(f"speakerlib {command}: note: {w.message}", file=sys.stderr)
-
-    return printed()
-
-
 def _calibrate_on_recordings(args: argparse.Namespace) -> dict:
     from speakerlib.data.manifest import read_manifest
     from speakerlib.inference import calibrate_encoder
@@ -77,9 +61,8 @@ def _calibrate_on_recordings(args: argparse.Namespace) -> dict:
         raise ConfigError("--store and --split choose a run's own dev trials; with --recordings the trials "
                           "are every pair of those recordings: leave --store and --split out")
     encoder = _encoder(args)
-    with _notes("calibrate"):
-        tuned = calibrate_encoder(encoder, read_manifest(args.recordings), prior=args.prior,
-                                  decision_prior=args.decision_prior)
+    tuned = calibrate_encoder(encoder, read_manifest(args.recordings), prior=args.prior,
+                              decision_prior=args.decision_prior)
     tuned.save_calibration(args.out)
     return tuned.calibration_record
 
@@ -118,8 +101,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     encoder = _encoder(args)
-    with _notes("verify"):
-        result = encoder.verify(args.a, args.b, prior=args.prior)
+    result = encoder.verify(args.a, args.b, prior=args.prior)
     if args.json:
         print(json.dumps({"a": str(args.a), "b": str(args.b), "model": encoder.identity, **result.to_dict()},
                          indent=1))
@@ -138,8 +120,7 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
     encoder = _encoder(args)
     exists = (args.db / "speakers.json").is_file()
     database = SpeakerDatabase.load(args.db, encoder) if exists else SpeakerDatabase.for_encoder(encoder)
-    with _notes("enroll"):
-        count = database.enroll(args.name, args.files, encoder, append=args.append)
+    count = database.enroll(args.name, args.files, encoder, append=args.append)
     database.save(args.db)
     if args.json:
         print(json.dumps({"name": args.name, "recordings": count, "speakers": database.names}, indent=1))
@@ -154,10 +135,9 @@ def _cmd_identify(args: argparse.Namespace) -> int:
     encoder = _encoder(args)
     database = SpeakerDatabase.load(args.db, encoder)
     answers = []
-    with _notes("identify"):
-        for path in args.files:
-            answers.append({"file": str(path), **database.identify(path, encoder, top_k=args.top_k,
-                                                                  prior=args.prior).to_dict()})
+    for path in args.files:
+        answers.append({"file": str(path), **database.identify(path, encoder, top_k=args.top_k,
+                                                              prior=args.prior).to_dict()})
     if args.json:
         print(json.dumps(answers, indent=1))
         return 0

@@ -37,7 +37,8 @@ from numpy.typing import ArrayLike
 from speakerlib._io import atomic_path
 from speakerlib.errors import EmbeddingFileError, ScoreError, UnknownUtteranceError
 
-__all__ = ["save_embeddings", "load_embeddings", "embedding_run_dir", "align", "embedding_table", "l2_normalize"]
+__all__ = ["save_embeddings", "load_embeddings", "embedding_run_dir", "read_embedding_file", "align",
+           "embedding_table", "l2_normalize"]
 
 _KEYS = ("utt_id", "embeddings")
 _RUN_KEY = "run_dir"
@@ -135,31 +136,14 @@ def embedding_run_dir(path: str | os.PathLike) -> Path | None:
     Returns
     -------
     Path or None
-        The folder as recorded (it may have been moved or deleted since);
-        None when the file records none.
+        None when the file records no run (it was written without ``run_dir``).
 
     Raises
     ------
     EmbeddingFileError
-        If the file is missing or unreadable, or ``run_dir`` is not one string.
+        As :func:`load_embeddings`, or ``run_dir`` is not one string.
     """
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if _RUN_KEY not in archive.files:
-                return None
-            value = archive[_RUN_KEY]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise EmbeddingFileError(
-            f"{path}: expected a NumPy .npz archive without pickled objects, could not read it "
-            f"({exc}). Write it again with save_embeddings."
-        ) from exc
-    if value.shape != () or value.dtype.kind != "U" or not str(value):
-        raise EmbeddingFileError(
-            f"{path}: expected run_dir to hold one folder path (a unicode scalar), found dtype "
-            f"{value.dtype} and shape {value.shape}. Write the file again with save_embeddings(..., run_dir=RUN)."
-        )
-    return Path(str(value))
+    return read_embedding_file(path)[2]
 
 
 def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -185,32 +169,45 @@ def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         repeats, or a row holds NaN or infinite values (the message names
         the utterances).
     """
+    ids, X, _ = read_embedding_file(path)
+    return ids, X
+
+
+def read_embedding_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, Path | None]:
+    """The ids, embeddings and recorded run folder of an embedding file, read and checked once
+    (:func:`load_embeddings` and :func:`embedding_run_dir` are its two halves)."""
     path = Path(path)
+    rewrite = {"Write it again with save_embeddings": "Write it again with speakerlib embed",
+               "Write the file with save_embeddings": "Write the file with speakerlib embed"}
     if not path.is_file():
         raise EmbeddingFileError(
-            f"expected an embedding file at {path}, found none. Compute the embeddings first."
-        )
+            f"expected an embedding file at {path}, found none. Compute the embeddings first "
+            "(embed_manifest).", cli={"(embed_manifest)": "(speakerlib embed)"})
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in _KEYS if k not in archive.files]
             if missing:
                 raise EmbeddingFileError(
                     f"{path}: expected the arrays {list(_KEYS)}, found {sorted(archive.files)} "
-                    f"(missing {missing}). Write the file with save_embeddings."
-                )
+                    f"(missing {missing}). Write the file with save_embeddings.", cli=rewrite)
             ids = archive["utt_id"]
             X = archive["embeddings"]
+            run = archive[_RUN_KEY] if _RUN_KEY in archive.files else None
     except EmbeddingFileError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise EmbeddingFileError(
             f"{path}: expected a NumPy .npz archive without pickled objects, could not read it "
-            f"({exc}). Write it again with save_embeddings."
-        ) from exc
+            f"({exc}). Write it again with save_embeddings.", cli=rewrite) from exc
     if ids.dtype.kind != "U":
         raise EmbeddingFileError(f"{path}: expected unicode utterance ids, found dtype {ids.dtype}.")
     _check_table(ids, X, str(path))
-    return ids, X
+    if run is not None and (run.shape != () or run.dtype.kind != "U" or not str(run)):
+        raise EmbeddingFileError(
+            f"{path}: expected run_dir to hold one folder path (a unicode scalar), found dtype "
+            f"{run.dtype} and shape {run.shape}. Write the file again with save_embeddings(..., run_dir=RUN).",
+            cli={"save_embeddings(..., run_dir=RUN)": "speakerlib embed"})
+    return ids, X, None if run is None else Path(str(run))
 
 
 def align(ids: Sequence[str] | ArrayLike, X: ArrayLike, wanted_ids: Sequence[str] | ArrayLike) -> np.ndarray:

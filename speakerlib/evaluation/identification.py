@@ -157,8 +157,9 @@ def _checked_roles(roles: Sequence[str], spk: np.ndarray, n_enrol: int | None) -
     other = sorted(set(values) - {"enrol", "test"})
     if other:
         raise ProtocolError(f"si: expected roles 'enrol' or 'test', found {other[:5]}. Fix the role column.")
-    lacking = [f"{name} (no {role})" for name in sorted(set(spk)) for role in ("enrol", "test")
-               if not np.any((spk == name) & (values == role))]
+    have = pd.crosstab(spk, values).reindex(columns=["enrol", "test"], fill_value=0)
+    lacking = [f"{name} (no {role})" for name in sorted(have.index) for role in have.columns
+               if have.at[name, role] == 0]
     if lacking:
         raise ProtocolError(
             f"si: expected every speaker to have at least one enrol and one test utterance, found "

@@ -73,7 +73,7 @@ from speakerlib import registry
 from speakerlib._io import atomic_path, write_json
 from speakerlib.errors import ManifestError, ProtocolError, TrialListError
 from speakerlib.evaluation.calibration import actual_dcf, cllr, fit_calibration, min_cllr
-from speakerlib.evaluation.embeddings import align, embedding_run_dir, load_embeddings
+from speakerlib.evaluation.embeddings import align, read_embedding_file
 from speakerlib.evaluation.metrics import min_dcf
 from speakerlib.evaluation.identification import si_protocol
 from speakerlib.evaluation.reference import membership_reference, si_reference
@@ -168,7 +168,8 @@ def _read_frame(manifest) -> pd.DataFrame:
 def _check_settings(protocol: str, *, n_enrol, n_enrolled, as_norm_top_k, trials, trials_root) -> None:
     """A setting given to a protocol that does not use it is an error, not ignored."""
     unused = [(name, value, flag, only) for name, value, flag, only in (
-        ("n_enrol", n_enrol, "--enrol", "si"), ("as_norm_top_k", as_norm_top_k, "--as-norm", "sv"),
+        ("n_enrol", n_enrol, "--enrol", "si"), ("n_enrolled", n_enrolled, "--enrolled", "sv-reference"),
+        ("as_norm_top_k", as_norm_top_k, "--as-norm", "sv"),
         ("trials", trials, "--trials", "sv")) if value is not None and protocol != only]
     for name, value, flag, only in unused:
         raise ProtocolError(
@@ -429,9 +430,12 @@ def evaluate(
     _check_settings(protocol, n_enrol=n_enrol, n_enrolled=n_enrolled, as_norm_top_k=as_norm_top_k,
                     trials=trials, trials_root=trials_root)
     from_file = isinstance(embeddings, (str, os.PathLike))
-    ids, X = load_embeddings(embeddings) if from_file else (
-        np.asarray(embeddings[0]).astype(str), np.asarray(embeddings[1]))
-    recorded_run = embedding_run_dir(embeddings) if from_file and run_dir is None else None
+    if from_file:
+        ids, X, recorded_run = read_embedding_file(embeddings)
+    else:
+        ids, X, recorded_run = np.asarray(embeddings[0]).astype(str), np.asarray(embeddings[1]), None
+    if run_dir is not None:
+        recorded_run = None  # the run given overrides the one the file records
     frame = _read_frame(manifest)
     has_split = "split" in frame and frame["split"].notna().any()
     where = f"split {split!r}" if has_split else "the manifest (no split column)"

@@ -304,8 +304,10 @@ def _label(field: str) -> int | None:
     return LABEL_WORDS.get(field.lower())
 
 
-def read_trial_list(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
+def read_trial_list(path: str | os.PathLike, *, allow_empty: bool = False) -> tuple[pd.DataFrame, str]:
     """Read a trial list of three fields a line, the label first or last; also its SHA-256.
+
+    A file without a trial is an error, or an empty table with ``allow_empty``.
 
     Accepted lines (fields separated by whitespace, blank lines skipped):
 
@@ -365,9 +367,9 @@ def read_trial_list(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
             )
         enrol, test = (fields[1], fields[2]) if label_first else (fields[0], fields[1])
         rows.append((label, enrol, test, number))
-    if not rows:
+    if not rows and not allow_empty:
         raise TrialListError(f"{path}: expected trials, one 'label enrol test' a line, found none.")
-    labels, enrol, test, lines = zip(*rows)
+    labels, enrol, test, lines = zip(*rows) if rows else ((), (), (), ())
     frame = pd.DataFrame({
         "label": np.asarray(labels, dtype=np.int64),
         "enrol": pd.Series(enrol, dtype=object).astype(str),
@@ -399,11 +401,7 @@ def read_trials(path: str | os.PathLike) -> pd.DataFrame:
         If the file is missing, a line does not have three fields, or a
         label is not one of :data:`LABEL_WORDS` (the message gives the line number).
     """
-    path = Path(path)
-    if path.is_file() and not path.read_bytes().strip():
-        return pd.DataFrame({"label": np.zeros(0, np.int64), "enrol": pd.Series([], dtype=object),
-                             "test": pd.Series([], dtype=object)})
-    return read_trial_list(path)[0].drop(columns="line")
+    return read_trial_list(path, allow_empty=True)[0].drop(columns="line")
 
 
 def _components(text: str) -> tuple[str, ...]:

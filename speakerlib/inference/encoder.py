@@ -46,6 +46,28 @@ def final_stage(run_dir: Path) -> Path:
     return stage if (stage / EMBEDDING_NAME).is_file() else run_dir
 
 
+def read_calibration(path: Path, identity: dict, *, fix: str) -> dict:
+    """A calibration record (JSON) checked to be readable and fitted for the model ``identity`` names.
+
+    Raises
+    ------
+    CalibrationError
+        An unreadable file, or one fitted for another model (``fix`` ends the message).
+    """
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        Calibration.from_dict(record["calibration"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CalibrationError(f"{path}: expected a calibration file written by speakerlib, found one it "
+                               f"cannot read ({exc!r}). {fix}") from None
+    if record.get("model_sha256") != identity.get("sha256"):
+        raise CalibrationError(
+            f"{path}: expected a calibration of {identity.get('name')} (sha256 {str(identity.get('sha256'))[:12]}"
+            f"...), found one fitted for sha256 {str(record.get('model_sha256'))[:12]}...: scores of two models "
+            f"do not share a calibration. {fix}")
+    return record
+
+
 class SpeakerEncoder:
     """Embed recordings with a trained model, and verify two of them.
 
@@ -84,12 +106,8 @@ class SpeakerEncoder:
         identity = {"name": folder.name if folder.name != "large_margin" else folder.parent.name,
                     "sha256": file_sha256(folder / EMBEDDING_NAME)}
         path = folder / CALIBRATION_NAME
-        calibration = json.loads(path.read_text()) if path.is_file() else None
-        if calibration is not None and calibration.get("model_sha256") != identity["sha256"]:
-            raise CalibrationError(
-                f"{path}: expected the calibration of the model beside it (sha256 {identity['sha256'][:12]}...), "
-                f"found one of {str(calibration.get('model_sha256'))[:12]}.... Fit it again: speakerlib "
-                f"calibrate {run_dir} (calibrate_run in Python).")
+        fix = f"Fit it again: speakerlib calibrate {run_dir} (calibrate_run in Python)."
+        calibration = read_calibration(path, identity, fix=fix) if path.is_file() else None
         return cls(model, config, source=folder, identity=identity, calibration=calibration)
 
     def with_calibration(self, path: str | Path) -> SpeakerEncoder:
@@ -102,22 +120,12 @@ class SpeakerEncoder:
             If the file is missing or unreadable, or was fitted for another model.
         """
         path = Path(path).expanduser()
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            Calibration.from_dict(record["calibration"])
-        except FileNotFoundError:
+        if not path.is_file():
             raise CalibrationError(f"{path}: expected a calibration file, found nothing there. Write one with "
                                    "speakerlib calibrate --recordings MANIFEST --out FILE (save_calibration in "
-                                   "Python).") from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CalibrationError(f"{path}: expected a calibration file written by speakerlib, found one it "
-                                   f"cannot read ({exc!r}). Write it again with speakerlib calibrate.") from None
-        if record.get("model_sha256") != self.identity.get("sha256"):
-            raise CalibrationError(
-                f"{path}: expected a calibration of {self.identity.get('name')} (sha256 "
-                f"{str(self.identity.get('sha256'))[:12]}...), found one fitted for sha256 "
-                f"{str(record.get('model_sha256'))[:12]}...: scores of two models do not share a calibration. "
-                "Fit one for this model (speakerlib calibrate --recordings MANIFEST --out FILE).")
+                                   "Python).")
+        record = read_calibration(path, self.identity, fix="Fit one for this model (speakerlib calibrate "
+                                  "--recordings MANIFEST --out FILE).")
         return SpeakerEncoder(self.model, self.config, source=self.source, identity=self.identity,
                               calibration=record)
 

@@ -23,7 +23,7 @@ no callbacks and nothing is shown.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from tqdm.auto import tqdm
 
@@ -78,14 +78,13 @@ class RunProgress:
         The stage's number of epochs (the ``E`` of ``e/E``).
     enabled : bool
         False: no bars, and :meth:`callbacks` is empty.
-    running : sequence of str
-        The Keras logs shown beside the step bar while the epoch trains.
     """
 
-    def __init__(self, name: str, epochs: int, *, enabled: bool = True,
-                 running: Sequence[str] = ("loss",)) -> None:
+    #: The Keras logs shown beside the step bar while the epoch trains.
+    running: tuple[str, ...] = ("loss",)
+
+    def __init__(self, name: str, epochs: int, *, enabled: bool = True) -> None:
         self.name, self.epochs, self.enabled = name, int(epochs), bool(enabled)
-        self.running = tuple(running)
         self._epoch = 0
         self._bar = None
         self._phase = None

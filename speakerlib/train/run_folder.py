@@ -419,9 +419,6 @@ def run_stage(run_dir: str | Path, config: RunConfig, stage: Stage, *, parts: pd
         A resume whose checkpoint is missing, corrupted or from another model.
     """
     run_dir = Path(run_dir)
-    done = finished_run(run_dir, config)
-    if done is not None:
-        return done
     distribution = strategy()  # refuses what cannot run (several machines) before the folder is made
     with folder_lock(run_dir, purpose=f"train {stage.name}"):
         return _run_locked(run_dir, config, stage, distribution, parts=parts, progress=progress,
@@ -432,6 +429,10 @@ def _run_locked(run_dir: Path, config: RunConfig, stage: Stage, distribution, *,
                 progress: bool, deterministic: bool, check_model: Callable | None) -> TrainResult:
     """:func:`run_stage` once the folder is locked (FolderInUseError says which process holds it)."""
     state, history = _open(run_dir, config)
+    if state.get("finished"):  # finished by another process while this one waited for its data or the lock
+        result = load_run(run_dir)
+        result.already_finished = True
+        return result
     run_dir.mkdir(parents=True, exist_ok=True)
     config.write(run_dir, hardware=hardware(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     write_csv(run_dir / SPLIT_NAME, parts)
