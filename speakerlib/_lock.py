@@ -33,7 +33,7 @@ from pathlib import Path
 
 from speakerlib.errors import FolderInUseError
 
-__all__ = ["LOCK_NAME", "StaleLockWarning", "folder_lock", "lock_holder"]
+__all__ = ["LOCK_NAME", "StaleLockWarning", "describe_holder", "folder_lock", "lock_holder"]
 
 #: The lock file's name inside the locked folder.
 LOCK_NAME = ".lock"
@@ -111,14 +111,19 @@ def lock_holder(folder: str | os.PathLike) -> dict | None:
     return found[1] if _held(found[1]) else None
 
 
-def _in_use(folder: Path, path: Path, holder: dict) -> FolderInUseError:
+def describe_holder(holder: dict) -> str:
+    """``PID 4242 on this host to prepare a feature store, started ...``: who holds a lock, in words."""
     here = holder["host"] == socket.gethostname()
     where = "this host" if here else f"host {holder['host']!r} (its process cannot be checked from here)"
+    return (f"PID {holder['pid']} on {where} to {holder.get('purpose') or 'write it'}, started "
+            f"{holder.get('started') or 'at an unknown time'}")
+
+
+def _in_use(folder: Path, path: Path, holder: dict) -> FolderInUseError:
     command = " ".join(str(part) for part in holder.get("command") or []) or "unknown"
     return FolderInUseError(
-        f"{folder}: expected no other process writing this folder, found it locked by PID "
-        f"{holder['pid']} on {where} to {holder.get('purpose', 'write it')}, started "
-        f"{holder.get('started', 'at an unknown time')} (command: {command}). Two writers at once "
+        f"{folder}: expected no other process writing this folder, found it locked by "
+        f"{describe_holder(holder)} (command: {command}). Two writers at once "
         f"would break each other's files. Fix: wait for that process to finish, or if that process "
         f"is gone, delete {path}."
     )

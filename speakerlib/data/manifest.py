@@ -92,6 +92,8 @@ _NUMBER_RULES: dict[str, tuple[str, bool, bool, bool]] = {
     "age": ("an age in years, zero or more (blank when unknown)", False, True, True),
 }
 _SHOWN = 5  # offending values a message shows
+#: What a column missing from a manifest holds (others: empty text): unknown age, one channel.
+_MISSING_DEFAULTS = {"age": np.nan, "num_channels": 1}
 
 
 def normalize_gender(value: object) -> str:
@@ -278,7 +280,7 @@ def make_manifest(rows: Iterable[Mapping], *, corpus: str) -> pd.DataFrame:
         raise ManifestError(f"expected at least one utterance for corpus {corpus!r}, found none.")
     for column in MANIFEST_COLUMNS:
         if column not in frame.columns:
-            frame[column] = {"age": np.nan, "num_channels": 1}.get(column, "")
+            frame[column] = _MISSING_DEFAULTS.get(column, "")
     frame["corpus"] = frame["corpus"].replace("", corpus).fillna(corpus)
     frame["gender"] = frame["gender"].map(normalize_gender)
     frame = frame[list(MANIFEST_COLUMNS)]
@@ -412,7 +414,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     frame = _coerce(frame, source=str(path), in_file=True)
     for column in MANIFEST_COLUMNS:
         if column not in frame.columns:
-            frame[column] = np.nan if column == "age" else (1 if column == "num_channels" else "")
+            frame[column] = _MISSING_DEFAULTS.get(column, "")
     extra = [c for c in frame.columns if c not in MANIFEST_COLUMNS]
     return frame[list(MANIFEST_COLUMNS) + extra]
 

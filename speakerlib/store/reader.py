@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from speakerlib._lock import lock_holder
+from speakerlib._lock import describe_holder, lock_holder
 from speakerlib.errors import ConfigError, FolderInUseError, StoreConfigError, UnknownUtteranceError
 from speakerlib.features import NORMALIZE_MODES, compute_features, normalize
 from speakerlib.store.config import PrepareConfig
@@ -249,9 +249,8 @@ def load_store(store: str | Path) -> FeatureStore:
         holder = lock_holder(path)
         if holder is not None:
             raise FolderInUseError(
-                f"{path}: expected a complete feature store, found no {INDEX_NAME}: PID "
-                f"{holder['pid']} on {holder['host']} is writing it now ({holder.get('purpose')}, "
-                f"started {holder.get('started')}). Fix: wait for that run to finish, then open the store."
+                f"{path}: expected a complete feature store, found no {INDEX_NAME}: "
+                f"{describe_holder(holder)}; that process is writing it now. Fix: wait for that run to finish, then open the store."
             )
         raise StoreConfigError(
             f"{path}: expected a complete feature store, found no {INDEX_NAME}: the run that "

@@ -37,7 +37,7 @@ from speakerlib.store.files import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["open_store", "drop_summary_files", "write_summary_files", "write_consolidated"]
+__all__ = ["open_store", "drop_summary_files", "write_summary_files"]
 
 
 def _command_line_flags(config: PrepareConfig) -> str | None:
@@ -164,12 +164,12 @@ def write_summary_files(store: Path, index: pd.DataFrame, rejects: pd.DataFrame,
         _write_bytes(store / REJECTS_NAME, rejects_data)
     shape = config.output_shape
     if shape is not None and not (same_index and _consolidated_fits(store, len(index), shape)):
-        write_consolidated(store, index["feature_file"].tolist(), shape)
+        _write_consolidated(store, index["feature_file"].tolist(), shape)
     if not same_index:
         _write_bytes(store / INDEX_NAME, index_data)
 
 
-def write_consolidated(store: Path, files: list[str], shape: tuple[int, int]) -> None:
+def _write_consolidated(store: Path, files: list[str], shape: tuple[int, int]) -> None:
     """``features.npy``: every utterance's features stacked in index order.
 
     Parameters
