@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
+
+from speakerlib.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +42,8 @@ __all__ = [
     "atomic_path",
     "write_text",
     "write_json",
+    "json_ready",
+    "json_text",
     "write_csv",
     "describe_difference",
 ]
@@ -132,6 +139,68 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def json_ready(value):
+    """``value`` as plain JSON data: numpy scalars and arrays as Python numbers and lists, tuples as
+    lists, keys as strings, NaN and infinite floats as None.
+
+    A table (pandas ``DataFrame`` or ``Series``) becomes None too: tables are
+    written as files of their own (CSV), not into a JSON record.
+
+    >>> json_ready({"eer": np.float32("nan"), 1: (np.int64(2), np.arange(2))})
+    {'eer': None, '1': [2, [0, 1]]}
+    """
+    if isinstance(value, dict):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if type(value).__module__.startswith("pandas") and type(value).__name__ in ("DataFrame", "Series"):
+        return None
+    return value
+
+
+def _non_finite(record, where: str = "") -> list[str]:
+    """The dotted keys of ``record`` (nested dicts and lists) whose value is a NaN or infinite float."""
+    if isinstance(record, dict):
+        return [k for key, value in record.items() for k in _non_finite(value, f"{where}{key}.")]
+    if isinstance(record, (list, tuple)):
+        return [k for i, value in enumerate(record) for k in _non_finite(value, f"{where}{i}.")]
+    if isinstance(record, (float, np.floating)) and not math.isfinite(record):
+        return [where.rstrip(".")]
+    return []
+
+
+def json_text(record, *, nulls: bool, where: str = "a run's JSON record", indent: int | None = 2) -> str:
+    """``record`` as strict JSON text (a final newline), never with ``NaN`` or ``Infinity`` in it.
+
+    Python's :mod:`json` writes a NaN float as a bare ``NaN``, which is not
+    JSON (other readers refuse the file). Here a non-finite float becomes
+    ``null`` (``nulls=True``: a figure that is undefined, such as the dev EER
+    of a run without dev speakers) or is refused (``nulls=False``: a setting).
+    Numpy values are written as the Python numbers they hold (:func:`json_ready`).
+
+    Raises
+    ------
+    ConfigError
+        With ``nulls=False``, a NaN or infinite value; the message names its key.
+
+    >>> json_text({"eer": float("nan"), "epoch": 2}, nulls=True, indent=None)
+    '{"eer": null, "epoch": 2}\\n'
+    """
+    bad = _non_finite(record)
+    if bad and not nulls:
+        raise ConfigError(f"{where}: expected finite numbers, found NaN or infinity at {', '.join(bad)}. "
+                          "Give those settings finite values.")
+    return json.dumps(json_ready(record), indent=indent, allow_nan=False) + "\n"
 
 
 def write_json(path: str | os.PathLike, record, *, indent: int = 2) -> Path:

@@ -33,6 +33,11 @@ from pathlib import Path
 
 from speakerlib.errors import FolderInUseError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the take-over is then unguarded
+    fcntl = None
+
 __all__ = ["LOCK_NAME", "StaleLockWarning", "describe_holder", "folder_lock", "lock_holder"]
 
 #: The lock file's name inside the locked folder.
@@ -129,20 +134,38 @@ def _in_use(folder: Path, path: Path, holder: dict) -> FolderInUseError:
     )
 
 
+@contextmanager
+def _take_over_guard(folder: Path) -> Iterator[None]:
+    """Hold an advisory lock (``flock``) on ``folder`` itself while a stale lock is checked and removed.
+
+    Without it, two processes that both find the same stale lock could both
+    remove it, and the second would remove the lock the first has just made.
+    The guard is held only for the check, never while the folder is written.
+    """
+    if fcntl is None:
+        yield
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the flock
+
+
 def _take_over_if_stale(folder: Path, path: Path) -> None:
     """Remove ``path`` if its holder is gone (with a warning); raise FolderInUseError if it is held."""
-    found = _read(path)
-    if found is None:
-        return  # released meanwhile: try again
-    raw, holder = found
-    if holder is not None and _held(holder):
-        raise _in_use(folder, path, holder)
-    try:
-        if path.read_bytes() != raw:
-            return  # another process took it over meanwhile: look again
-        path.unlink()
-    except FileNotFoundError:
-        return
+    with _take_over_guard(folder):
+        found = _read(path)
+        if found is None:
+            return  # released meanwhile: try again
+        raw, holder = found
+        if holder is not None and _held(holder):
+            raise _in_use(folder, path, holder)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
     if holder is None:
         what = f"an unreadable lock file {path} ({len(raw)} bytes, not a lock record)"
     else:

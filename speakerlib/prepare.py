@@ -18,8 +18,8 @@ Every utterance file is written to a temporary name beside it and renamed
 into place (:func:`speakerlib._io.atomic_path`), so a file that exists is
 complete: a run that is killed can be started again and only the missing
 utterances are computed (rejected ones are tried again). The summary files
-(index, rejects, ``features.npy``) are removed when a run that has utterances
-to write starts, and rewritten when it ends, ``index.csv`` last: a store
+(index, rejects, ``features.npy``) are removed before a run writes its first
+utterance file, and rewritten when it ends, ``index.csv`` last: a store
 without ``index.csv`` is incomplete, and :func:`speakerlib.store.load_store`
 says so. A rerun with nothing to do writes no file at all. Re-running with a
 different configuration in the same folder raises
@@ -36,7 +36,6 @@ warning).
 
 from __future__ import annotations
 
-import csv
 import multiprocessing
 import time
 import warnings
@@ -265,12 +264,14 @@ def _compute(utt_id: str, path: str, config: PrepareConfig) -> tuple[np.ndarray,
 
 
 def _work_chunk(tasks: list[tuple[int, str, str, str]], config_dict: dict,
-                store: str, write: bool) -> list[tuple[int, str, dict]]:
+                store: str) -> list[tuple[int, str, dict]]:
     """Prepare a chunk of utterances; return ``(position, status, row or reject)`` each.
 
-    ``status`` is ``"written"``, ``"skipped"`` or ``"rejected"``, or with
-    ``write=False`` ``"pending"`` for one that would be written (nothing is
-    written then); the result holds metadata only, never feature values.
+    ``status`` is ``"written"``, ``"skipped"`` or ``"rejected"``; the result
+    holds metadata only, never feature values. Before the first utterance file
+    it writes, the store's summary files are dropped (the store is incomplete
+    until the run writes them again), so a rerun with nothing to write leaves
+    every file as it was.
     """
     config = PrepareConfig.from_dict(config_dict)
     root = Path(store)
@@ -286,9 +287,7 @@ def _work_chunk(tasks: list[tuple[int, str, str, str]], config_dict: dict,
         except SpeakerlibError as exc:
             results.append((position, "rejected", {"error": type(exc).__name__, "reason": str(exc)}))
             continue
-        if not write:
-            results.append((position, "pending", {}))
-            continue
+        drop_summary_files(root)
         write_utterance_file(target, kept, segments, {"utt_id": utt_id, "source_path": path, **meta})
         shape = tuple(int(n) for n in kept.shape)
         results.append((position, "written", _index_row(meta, shape, segments.shape[0], config)))
@@ -423,7 +422,7 @@ def prepare(
 
     with folder_lock(store, purpose="prepare a feature store"):
         open_store(store, config)
-        results = _run(store, tasks, config, jobs=int(jobs), progress=progress)
+        results = _run_chunks(store, tasks, config, jobs=int(jobs), progress=progress)
         summary = _finish(store, frame, relatives, results, config, started)
     if summary.converted:
         warnings.warn(
@@ -440,40 +439,8 @@ def prepare(
     return summary
 
 
-def _rejected_before(store: Path) -> set[str]:
-    """The ids the last finished run rejected (its ``rejects.csv``)."""
-    try:
-        with open(store / REJECTS_NAME, newline="", encoding="utf-8") as handle:
-            return {row["utt_id"] for row in csv.DictReader(handle)}
-    except (OSError, KeyError, csv.Error):
-        return set()
-
-
-def _run(store: Path, tasks: list[tuple[int, str, str, str]], config: PrepareConfig, *, jobs: int,
-         progress: bool) -> dict[int, tuple[str, dict]]:
-    """Every task's ``(status, row or reject)`` by position (:func:`_work_chunk`).
-
-    Where the last run finished (``index.csv`` is there) and every utterance
-    either has its file or was rejected then, a first pass writes nothing: a
-    rerun with nothing to do leaves every file as it was. Only when an
-    utterance turns out to need writing are the summary files dropped (the
-    store is incomplete until they are written again) and that utterance written.
-    """
-    rejected = _rejected_before(store) if (store / INDEX_NAME).is_file() else None
-    quiet = rejected is not None and all((store / relative).is_file() or utt_id in rejected
-                                         for _, utt_id, _, relative in tasks)
-    if not quiet:
-        drop_summary_files(store)
-    results = _run_chunks(store, tasks, config, jobs=jobs, progress=progress, write=not quiet)
-    pending = [task for task in tasks if results[task[0]][0] == "pending"]
-    if pending:
-        drop_summary_files(store)
-        results.update(_run_chunks(store, pending, config, jobs=jobs, progress=progress, write=True))
-    return results
-
-
 def _run_chunks(store: Path, tasks: list[tuple[int, str, str, str]], config: PrepareConfig, *,
-                jobs: int, progress: bool, write: bool) -> dict[int, tuple[str, dict]]:
+                jobs: int, progress: bool) -> dict[int, tuple[str, dict]]:
     """:func:`_work_chunk` on chunks of ``tasks``, in ``jobs`` worker processes (or this one)."""
     from tqdm.auto import tqdm
 
@@ -485,14 +452,14 @@ def _run_chunks(store: Path, tasks: list[tuple[int, str, str, str]], config: Pre
     try:
         if jobs == 1:
             for part in chunks:
-                for position, status, row in _work_chunk(part, config_dict, str(store), write):
+                for position, status, row in _work_chunk(part, config_dict, str(store)):
                     results[position] = (status, row)
                 bar.update(len(part))
         else:
             # "spawn": safe whatever the caller's process holds (threads, TensorFlow)
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                futures = {pool.submit(_work_chunk, part, config_dict, str(store), write): len(part)
+                futures = {pool.submit(_work_chunk, part, config_dict, str(store)): len(part)
                            for part in chunks}
                 try:
                     for future in as_completed(futures):
@@ -580,7 +547,9 @@ def _nothing_kept(summary: PrepareSummary, rejects: list[dict], config: PrepareC
         elif name in _FIXES:
             fixes.append(f"for {name}, {_FIXES[name]}")
     cli = {off: "add --no-vad", "a new store folder": "a new --out folder",
-           gentler: "with a gentler VAD mode (a PrepareConfig setting from Python: vad=VadConfig(mode=0))"}
+           gentler: (f"with a gentler VAD (--vad-mode 0 keeps the most audio; this store's mode is "
+                     f"{config.vad.mode})" if gentler else ""),
+           "(VadConfig(mode=0))": "(--vad-mode 0)"}
     return EmptyCorpusError(
         f"{summary.store}: expected at least one utterance in the feature store, found none: all "
         f"{summary.rejected} utterances of the manifest were rejected (each with its reason in "

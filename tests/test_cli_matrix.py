@@ -288,7 +288,15 @@ CASES = [
         t, v, duration_s="abc"))]], 2, ("column duration_s", "'abc'")),
     Case("every file rejected by prepare", lambda t, v: [["prepare", "--manifest", str(_manifest(
         t, [(s, np.zeros_like(x), r) for s, x, r in v])), "--out", "store"]], 2,
-         ("were rejected", "add --no-vad", "rejects.csv")),
+         ("were rejected", "add --no-vad", "--vad-mode 0", "rejects.csv")),
+    Case("prepare --vad-mode out of range", lambda t, v: [["prepare", "--manifest", str(_manifest(t, v)),
+         "--out", "store", "--vad-mode", "5"]], 2, ("--vad-mode", "invalid choice")),
+    Case("prepare --vad-mode with --no-vad", lambda t, v: [["prepare", "--manifest", str(_manifest(t, v)),
+         "--out", "store", "--no-vad", "--vad-mode", "0"]], 2, ("--vad-mode 0", "--no-vad", "leave one")),
+    Case("prepare --length-s shorter than a window", lambda t, v: [["prepare", "--manifest",
+         str(_manifest(t, v)), "--out", "store", "--length-s", "0.01"]], 2, ("length_s", "feature window")),
+    Case("prepare --vad-mode 3", lambda t, v: [["prepare", "--manifest", str(_manifest(t, v)),
+         "--out", "store", "--vad-mode", "3"]], 0, ("utterances:", "written"), stream="stdout"),
     Case("missing manifest", lambda t, v: [["prepare", "--manifest", "none.csv", "--out", "store"]], 2,
          ("none.csv", "speakerlib manifest")),
     Case("manifest without a path column", lambda t, v: [["prepare", "--manifest", str(_raw_manifest(

@@ -123,6 +123,41 @@ def test_an_unreadable_lock_is_taken_over_with_a_warning(tmp_path):
         assert json.loads(path.read_text())["pid"] == os.getpid()
 
 
+def test_processes_racing_to_take_over_one_stale_lock_never_hold_it_together(tmp_path):
+    """Eight processes find the same stale lock at the same moment: at most one holds the folder
+    at any time (the take-over is guarded), the others are refused with the holder's PID."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    record = {"pid": a_dead_pid(), "host": socket.gethostname(), "purpose": "train a run"}
+    (folder / LOCK_NAME).write_text(json.dumps(record))
+    start = time.time() + 3.0
+    script = textwrap.dedent(f"""
+        import json, os, sys, time, warnings
+        from speakerlib._lock import folder_lock
+        from speakerlib.errors import FolderInUseError
+        warnings.simplefilter("ignore")
+        time.sleep(max(0.0, {start!r} - time.time()))
+        try:
+            with folder_lock({str(folder)!r}, purpose="race"):
+                entered = time.monotonic()
+                time.sleep(0.3)
+                left = time.monotonic()
+        except FolderInUseError as exc:
+            print(json.dumps({{"refused": str(exc)}}))
+        else:
+            print(json.dumps({{"held": [entered, left]}}))
+    """)
+    runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+            for _ in range(8)]
+    outcomes = [json.loads(run.communicate(timeout=120)[0]) for run in runs]
+    held = sorted(outcome["held"] for outcome in outcomes if "held" in outcome)
+    assert held, outcomes
+    for (_, left), (entered, _) in zip(held, held[1:]):
+        assert entered >= left, f"two processes held the lock at once: {held}"
+    assert all("PID" in outcome["refused"] for outcome in outcomes if "refused" in outcome)
+    assert not (folder / LOCK_NAME).exists()
+
+
 # --------------------------------------------------------------------------- two prepare runs at once
 def test_a_second_prepare_into_a_store_being_prepared_fails_at_once(tmp_path, capsys):
     manifest = corpus(tmp_path / "corpus", 40, 20.0)

@@ -20,7 +20,7 @@ import soundfile as sf
 
 from speakerlib._lock import LOCK_NAME, StaleLockWarning
 from speakerlib.audio import AudioConversionWarning, load_audio
-from speakerlib.cli import main
+from speakerlib.cli import _prepare_config, build_parser, main
 from speakerlib.data.manifest import read_manifest, write_manifest
 from speakerlib.errors import (
     ConfigError,
@@ -41,7 +41,7 @@ from speakerlib.store import (
     PrepareConfig,
     load_store,
 )
-from speakerlib.vad import REFERENCE_VAD_CONFIG, vad
+from speakerlib.vad import REFERENCE_VAD_CONFIG, VadConfig, vad
 
 pytestmark = pytest.mark.filterwarnings("ignore::speakerlib.audio.AudioConversionWarning")
 
@@ -304,6 +304,8 @@ def test_a_store_where_every_file_was_rejected_is_an_error_with_the_reasons(tree
     command_line = info.value.for_command_line()
     assert "without VAD (add --no-vad)" in command_line and "a new --out folder" in command_line
     assert "pass config=" not in command_line
+    assert "gentler VAD (--vad-mode 0 keeps the most audio; this store's mode is 1)" in command_line
+    assert "dataclasses.replace" not in command_line and "VadConfig" not in command_line
     # nothing is lost: the store and its rejects report are written
     loaded = load_store(store)
     assert len(loaded) == 0 and loaded.features().shape == (0, 299, 40)
@@ -646,3 +648,27 @@ def test_prepare_command_makes_an_audio_store(tree, tmp_path, capsys):
     assert main(["prepare", "--manifest", str(csv), "--out", str(tmp_path / "x"), "--content", "audio",
                  "--length-s", "3", "--quiet"]) == 2
     assert "leave --length-s out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ({}, "none, the defaults"),
+    ({"vad_mode": 0}, "--vad-mode 0"),
+    ({"vad_mode": 1}, "none, the defaults"),  # the reference's mode
+    ({"features": "logmel", "mels": 48, "length_s": None}, "--features logmel --length-s none --mels 48"),
+    ({"vad": False, "content": "audio", "length_s": None}, "--no-vad --content audio"),
+    ({"features": "mfcc", "vad_mode": 3, "length_s": 2.5}, "--features mfcc --vad-mode 3 --length-s 2.5"),
+])
+def test_the_flags_of_a_config_make_that_config_again(flags, expected):
+    config = PrepareConfig.from_flags(**flags)
+    assert config.command_line_flags() == expected
+    words = expected.split() if expected != "none, the defaults" else []
+    parsed = build_parser().parse_args(["prepare", "--manifest", "m.csv", "--out", "s", *words])
+    assert _prepare_config(parsed) == config
+
+
+def test_a_config_no_flags_make_has_no_flags_and_disagreeing_flags_are_refused():
+    assert PrepareConfig(length_mode="repeat").command_line_flags() is None
+    assert PrepareConfig(vad=VadConfig(start_ratio=0.5)).command_line_flags() is None
+    with pytest.raises(ConfigError, match="leave one of them out") as info:
+        PrepareConfig.from_flags(vad=False, vad_mode=2)
+    assert "--vad-mode 2" in info.value.for_command_line() and "--no-vad" in info.value.for_command_line()

@@ -45,7 +45,7 @@ from speakerlib.errors import ConfigError, ScoreError, SpeakerlibError
 from speakerlib.evaluation.reference import reference_metrics
 from speakerlib.evaluation.results import headline_table
 from speakerlib.evaluation.run import evaluate
-from speakerlib.features import FeatureConfig
+from speakerlib.framing import DEFAULT_LENGTH_S
 from speakerlib.prepare import prepare
 from speakerlib.store import CONTENTS, INDEX_NAME, PrepareConfig
 
@@ -148,18 +148,21 @@ def _length_s(text: str) -> float | None:
     return value
 
 
-def _cmd_prepare(args: argparse.Namespace) -> int:
+def _prepare_config(args: argparse.Namespace) -> PrepareConfig:
+    """The store config of ``speakerlib prepare``'s parsed flags."""
     audio = args.content == "audio"
     if audio and args.length_s not in (_UNSET, None):
         raise ConfigError(f"--content audio keeps every utterance whole, so --length-s {args.length_s:g} "
                           "cannot apply: leave --length-s out (crops are drawn at training time)")
-    overrides = {} if args.mels is None else {"n_mels": args.mels}
-    config = PrepareConfig(
-        vad=None if args.no_vad else PrepareConfig().vad,
-        length_s=None if audio else (3.0 if args.length_s is _UNSET else args.length_s),
-        features=FeatureConfig.for_kind(args.features, **overrides),
-        content=args.content,
+    return PrepareConfig.from_flags(
+        features=args.features, vad=not args.no_vad, vad_mode=args.vad_mode,
+        length_s=None if audio else (DEFAULT_LENGTH_S if args.length_s is _UNSET else args.length_s),
+        content=args.content, mels=args.mels,
     )
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    config = _prepare_config(args)
     summary = prepare(args.manifest, args.out, config=config, jobs=args.jobs, progress=not args.quiet)
     total = summary.written + summary.skipped + summary.rejected
     print(f"{total} utterances: {summary.written} written, {summary.skipped} skipped as already done, "
@@ -378,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kind of features, with that kind's defaults (default: reference, 40 log filterbanks)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
     p.add_argument("--no-vad", action="store_true", help="keep the whole file (default: the reference's webrtcvad)")
+    p.add_argument("--vad-mode", type=int, choices=range(4), default=None, metavar="{0,1,2,3}",
+                   help="webrtcvad's aggressiveness: 0 keeps the most audio, 3 the least (default: the "
+                        "reference's, 1)")
     p.add_argument("--length-s", type=_length_s, default=_UNSET, metavar="S",
                    help="pad or centre-crop to S seconds after VAD (default 3); 'none' keeps each utterance's length")
     p.add_argument("--content", choices=CONTENTS, default="features",

@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 
 from speakerlib import registry
-from speakerlib._io import atomic_path, write_json
+from speakerlib._io import atomic_path, json_ready, write_json
 from speakerlib.errors import ManifestError, ProtocolError, TrialListError
 from speakerlib.evaluation.calibration import actual_dcf, cllr, fit_calibration, min_cllr
 from speakerlib.evaluation.embeddings import align, read_embedding_file
@@ -125,22 +125,6 @@ def age_groups(age: pd.Series) -> pd.Series:
     values = pd.to_numeric(age, errors="coerce")
     labels = pd.cut(values, bins=[-np.inf, 12, 17, 39, np.inf], labels=["<13", "13-17", "18-39", "40+"])
     return labels.astype(object).where(values.notna())
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (pd.DataFrame, pd.Series)):
-        return None
-    return value
 
 
 def _save(fig, path: Path) -> str:
@@ -595,7 +579,7 @@ def evaluate(
                 record["files"].append(_save(plot_embeddings_2d(E, spk, seed=seed), out / "embeddings.png"))
                 record["files"].append(_save(plot_bayes_error(llr, labels), out / "bayes_error.png"))
 
-    record = _jsonable(record)
+    record = json_ready(record)
     if out is not None:
         write_json(out / "metrics.json", record, indent=1)
     return record

@@ -213,6 +213,88 @@ class PrepareConfig:
             )
         return cls(**values)
 
+    @classmethod
+    def from_flags(cls, *, features: str = "reference", vad: bool = True, vad_mode: int | None = None,
+                   length_s: float | None = DEFAULT_LENGTH_S, content: str = "features",
+                   mels: int | None = None) -> PrepareConfig:
+        """The config that ``speakerlib prepare``'s flags make (the one home of that mapping).
+
+        Parameters
+        ----------
+        features : str
+            ``--features``: a feature kind, with that kind's defaults.
+        vad : bool
+            False for ``--no-vad``.
+        vad_mode : int in {0, 1, 2, 3} or None
+            ``--vad-mode``: webrtcvad's aggressiveness; None keeps the
+            reference's (:data:`speakerlib.vad.REFERENCE_VAD_CONFIG`).
+        length_s : float > 0 [s] or None
+            ``--length-s``; None keeps each utterance's length. Must be None
+            with ``content="audio"``.
+        content : {"features", "audio"}
+            ``--content``.
+        mels : int or None
+            ``--mels``: mel bands of logmel or mfcc features (None: the kind's).
+
+        Raises
+        ------
+        ConfigError
+            If a value is out of range or the flags disagree (``--vad-mode``
+            with ``--no-vad``).
+
+        Examples
+        --------
+        >>> PrepareConfig.from_flags() == PrepareConfig()
+        True
+        >>> PrepareConfig.from_flags(vad_mode=0).vad.mode
+        0
+        """
+        if not vad and vad_mode is not None:
+            raise ConfigError(
+                f"PrepareConfig.from_flags: vad_mode={vad_mode!r} sets the aggressiveness of a VAD "
+                "that vad=False turns off; leave one of them out",
+                cli={f"vad_mode={vad_mode!r}": f"--vad-mode {vad_mode}", "vad=False": "--no-vad"},
+            )
+        overrides = {} if mels is None else {"n_mels": mels}
+        detector = None
+        if vad:
+            detector = (REFERENCE_VAD_CONFIG if vad_mode is None
+                        else dataclasses.replace(REFERENCE_VAD_CONFIG, mode=vad_mode))
+        return cls(vad=detector, length_s=length_s, content=content,
+                   features=FeatureConfig.for_kind(features, **overrides))
+
+    def command_line_flags(self) -> str | None:
+        """The ``speakerlib prepare`` flags that make this config's store (:meth:`from_flags`'s
+        inverse), ``"none, the defaults"`` when none are needed, or None if no flags can.
+
+        Examples
+        --------
+        >>> PrepareConfig(vad=None, length_s=2.0).command_line_flags()
+        '--no-vad --length-s 2'
+        >>> PrepareConfig(length_mode="repeat").command_line_flags() is None
+        True
+        """
+        kind = self.features.kind
+        default_mels = FeatureConfig.for_kind(kind).n_mels
+        mels = None if self.features.n_mels == default_mels else self.features.n_mels
+        vad_mode = None if self.vad is None or self.vad.mode == REFERENCE_VAD_CONFIG.mode else self.vad.mode
+        length_s = None if self.content == "audio" else self.length_s
+        try:
+            made = PrepareConfig.from_flags(features=kind, vad=self.vad is not None, vad_mode=vad_mode,
+                                            length_s=length_s, content=self.content, mels=mels)
+        except ConfigError:
+            return None
+        if made.store_key() != self.store_key():
+            return None
+        flags = [] if kind == "reference" else [f"--features {kind}"]
+        flags += ["--no-vad"] if self.vad is None else []
+        flags += [] if vad_mode is None else [f"--vad-mode {vad_mode}"]
+        if self.content != "audio" and self.length_s != DEFAULT_LENGTH_S:
+            flags.append(f"--length-s {'none' if self.length_s is None else f'{self.length_s:g}'}")
+        flags += ["--content audio"] if self.content == "audio" else []
+        flags += [] if mels is None else [f"--mels {mels}"]
+        return " ".join(flags) or "none, the defaults"
+
     def store_key(self) -> dict:
         """What must match for two configs to share a store: :meth:`to_dict`
         without ``features.normalize`` (applied at load time)."""

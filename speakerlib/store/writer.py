@@ -21,8 +21,6 @@ from speakerlib import __version__
 from speakerlib._io import atomic_path, describe_difference, write_json
 from speakerlib._lock import LOCK_NAME
 from speakerlib.errors import StoreConfigError
-from speakerlib.features import FeatureConfig
-from speakerlib.framing import DEFAULT_LENGTH_S
 from speakerlib.store.config import PrepareConfig
 from speakerlib.store.files import (
     CONFIG_NAME,
@@ -38,27 +36,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["open_store", "drop_summary_files", "write_summary_files"]
-
-
-def _command_line_flags(config: PrepareConfig) -> str | None:
-    """The ``speakerlib prepare`` flags that make ``config``'s store, or None if no flags can."""
-    kind = config.features.kind
-    mels = config.features.n_mels if config.features.n_mels != FeatureConfig.for_kind(kind).n_mels else None
-    audio = config.content == "audio"
-    flags = [] if kind == "reference" else [f"--features {kind}"]
-    flags += [] if config.vad is not None else ["--no-vad"]
-    if not audio and config.length_s != DEFAULT_LENGTH_S:
-        flags.append(f"--length-s {'none' if config.length_s is None else f'{config.length_s:g}'}")
-    flags += ["--content audio"] if audio else []
-    flags += [] if mels is None else [f"--mels {mels}"]
-    overrides = {} if mels is None else {"n_mels": mels}
-    try:
-        made = PrepareConfig(vad=None if config.vad is None else PrepareConfig().vad,
-                             length_s=config.length_s, content=config.content,
-                             features=FeatureConfig.for_kind(kind, **overrides))
-    except ValueError:
-        return None
-    return " ".join(flags) or "none, the defaults" if made.store_key() == config.store_key() else None
 
 
 def open_store(store: Path, config: PrepareConfig) -> None:
@@ -82,7 +59,7 @@ def open_store(store: Path, config: PrepareConfig) -> None:
         stored = read_store_config(store)
         if stored.store_key() != config.store_key():
             differences = "\n  ".join(describe_difference(stored.store_key(), config.store_key()))
-            flags = _command_line_flags(stored)
+            flags = stored.command_line_flags()
             settings = ("PrepareConfig.from_dict of the \"config\" of its config.json, with "
                         "speakerlib.store.read_store_config")
             raise StoreConfigError(

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from speakerlib import __version__, registry
-from speakerlib._io import write_text
+from speakerlib._io import json_text, write_text
 from speakerlib.errors import ConfigError, TrainingError
 from speakerlib.store import PrepareConfig
 from speakerlib.train.recipes import (
@@ -27,7 +26,7 @@ from speakerlib.train.recipes import (
     TripletSettings,
 )
 
-__all__ = ["RunConfig", "CONFIG_NAME", "STAGES", "samples_for_frames", "json_text"]
+__all__ = ["RunConfig", "CONFIG_NAME", "STAGES", "samples_for_frames"]
 
 #: A run folder's configuration file.
 CONFIG_NAME = "config.json"
@@ -37,51 +36,6 @@ STAGES = ("softmax", "triplet", "large_margin")
 
 #: The keys of ``config.json`` that describe where and when a run was made, not what it is.
 _PROVENANCE = ("created", "speakerlib_version", "hardware")
-
-
-def _non_finite(record, where: str = "") -> list[str]:
-    """The dotted keys of ``record`` (nested dicts and lists) whose value is a NaN or infinite float."""
-    if isinstance(record, dict):
-        return [k for key, value in record.items() for k in _non_finite(value, f"{where}{key}.")]
-    if isinstance(record, (list, tuple)):
-        return [k for i, value in enumerate(record) for k in _non_finite(value, f"{where}{i}.")]
-    if isinstance(record, float) and not math.isfinite(record):
-        return [where.rstrip(".")]
-    return []
-
-
-def _nulls(record):
-    """``record`` with every NaN or infinite float replaced by None."""
-    if isinstance(record, dict):
-        return {key: _nulls(value) for key, value in record.items()}
-    if isinstance(record, (list, tuple)):
-        return [_nulls(value) for value in record]
-    if isinstance(record, float) and not math.isfinite(record):
-        return None
-    return record
-
-
-def json_text(record, *, nulls: bool, where: str = "a run's JSON record", indent: int = 2) -> str:
-    """``record`` as strict JSON text (a final newline), never with ``NaN`` or ``Infinity`` in it.
-
-    Python's :mod:`json` writes a NaN float as a bare ``NaN``, which is not
-    JSON (other readers refuse the file). Here a non-finite float becomes
-    ``null`` (``nulls=True``: a figure that is undefined, such as the dev EER
-    of a run without dev speakers) or is refused (``nulls=False``: a setting).
-
-    Raises
-    ------
-    ConfigError
-        With ``nulls=False``, a NaN or infinite value; the message names its key.
-
-    >>> json_text({"eer": float("nan"), "epoch": 2}, nulls=True, indent=None)
-    '{"eer": null, "epoch": 2}\\n'
-    """
-    bad = _non_finite(record)
-    if bad and not nulls:
-        raise ConfigError(f"{where}: expected finite numbers, found NaN or infinity at {', '.join(bad)}. "
-                          "Give those settings finite values.")
-    return json.dumps(_nulls(record) if bad else record, indent=indent, allow_nan=False) + "\n"
 
 
 def samples_for_frames(features, frames: int) -> int:

@@ -61,12 +61,12 @@ import numpy as np
 import pandas as pd
 import speakerlib.models  # noqa: F401  (registers the custom layers and losses for loading)
 from speakerlib import seeds
-from speakerlib._io import atomic_path, describe_difference, write_csv, write_text
+from speakerlib._io import atomic_path, describe_difference, json_text, write_csv, write_text
 from speakerlib._lock import folder_lock
 from speakerlib._tensorflow import keras, tf
 from speakerlib.errors import CheckpointError, TrainingError
 from speakerlib.train.assemble import hardware, precision_policy, reseed, strategy
-from speakerlib.train.config import CONFIG_NAME, RunConfig, json_text
+from speakerlib.train.config import CONFIG_NAME, RunConfig
 from speakerlib.train.progress import RunProgress
 
 __all__ = [

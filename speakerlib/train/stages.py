@@ -66,7 +66,8 @@ from speakerlib.train.run_folder import (
 __all__ = ["training_parts", "dev_metrics", "margin_at", "train", "finetune_large_margin", "finetune_triplet"]
 
 
-def training_parts(index: pd.DataFrame, *, seed: int, val_fraction: float) -> pd.DataFrame:
+def training_parts(index: pd.DataFrame, *, seed: int, val_fraction: float,
+                   store: str | Path | None = None) -> pd.DataFrame:
     """Which utterance trains, validates (closed-set), tunes (dev) or is kept for test.
 
     Parameters
@@ -81,6 +82,8 @@ def training_parts(index: pd.DataFrame, *, seed: int, val_fraction: float) -> pd
         Share of each training speaker's utterances held out as ``val``
         (rounded; at least one when the speaker has 3 or more utterances and
         ``val_fraction > 0``).
+    store : path-like, optional
+        The feature store the index is of, named in the error of an empty one.
 
     Returns
     -------
@@ -93,9 +96,13 @@ def training_parts(index: pd.DataFrame, *, seed: int, val_fraction: float) -> pd
         An empty index, or fewer than two training speakers.
     """
     if len(index) == 0:
+        where = "feature store index" if store is None else f"feature store {store}"
+        files = ("the store's index.csv and rejects.csv" if store is None else
+                 f"{Path(store) / 'index.csv'}; {Path(store) / 'rejects.csv'} says why each was left out")
         raise TrainingError(
-            "expected a feature store index with utterances, found an empty one. Run speakerlib prepare "
-            "on a manifest with readable audio (the store's rejects.csv says why each utterance was left out).")
+            f"{where}: expected utterances to train on, found an empty index ({files}). Every "
+            "utterance was rejected when it was prepared. Run speakerlib prepare on a manifest with "
+            "readable audio (speakerlib manifest --skip-unreadable lists what it cannot read).")
     frame = index[["utt_id", "speaker"] + [c for c in ("split", "gender") if c in index]].copy()
     frame["speaker"] = frame["speaker"].astype(str)
     has_split = "split" in frame and frame["split"].notna().all() and \
@@ -289,14 +296,7 @@ def train(
         profile = dataclasses.replace(profile, epochs=int(epochs))
     store = store if isinstance(store, FeatureStore) else load_store(store)
     run_dir = Path(run_dir).expanduser().absolute()
-    if len(store.index) == 0:
-        raise TrainingError(
-            f"feature store {store.path}: expected utterances to train on, found an empty index "
-            f"({Path(store.path) / 'index.csv'}). Every utterance was rejected when it was prepared: "
-            f"{Path(store.path) / 'rejects.csv'} says why. Run speakerlib prepare on a manifest with "
-            "readable audio (speakerlib manifest --skip-unreadable lists what it cannot read).")
-
-    parts = training_parts(store.index, seed=seed, val_fraction=recipe.val_fraction)
+    parts = training_parts(store.index, seed=seed, val_fraction=recipe.val_fraction, store=store.path)
     speakers = sorted(parts.loc[parts["part"] == "train", "speaker"].unique())
     config = RunConfig.for_store(store, model=model, recipe=recipe, profile=profile, seed=seed,
                                  speakers=speakers, noise_dir=noise_dir, rir_dir=rir_dir)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -287,22 +288,27 @@ def generate_corpus(
 
     bar = tqdm(total=len(todo), desc="synthetic corpus", unit="utt", disable=not progress or not todo)
     try:
-        if todo:
-            # librosa (numba) takes seconds to import: once here, shown, rather than silently in every
-            # worker before its first utterance (forked workers inherit it)
-            bar.set_description_str("synthetic corpus (loading librosa)")
-            load_librosa()
-            bar.set_description_str("synthetic corpus")
         if jobs == 1 or len(todo) <= 1:
+            if todo:
+                # librosa (numba) takes seconds to import: once here, shown, rather than silently
+                # before the first utterance
+                bar.set_description_str("synthetic corpus (loading librosa)")
+                load_librosa()
+                bar.set_description_str("synthetic corpus")
             for job in todo:
                 _run_job(job)
                 bar.update()
         else:
-            # (a worker started another way than by fork imports it in the initializer, at start)
-            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=load_librosa) as pool:
+            # "spawn": safe whatever threads this process holds (forking a threaded process can
+            # deadlock, and Python 3.12+ warns of it); each worker imports librosa as it starts
+            bar.set_description_str("synthetic corpus (starting workers)")
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context,
+                                     initializer=load_librosa) as pool:
                 # one utterance per task, counted as each finishes (every file is written by its own job)
                 for done in as_completed([pool.submit(_run_job, job) for job in todo]):
                     done.result()
+                    bar.set_description_str("synthetic corpus")
                     bar.update()
     finally:
         bar.close()

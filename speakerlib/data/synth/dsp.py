@@ -136,10 +136,9 @@ def energy(spec: np.ndarray) -> float:
 def load_librosa() -> None:
     """Import librosa's spectral functions now (seconds: numba and librosa's lazy submodules).
 
-    :func:`stft` and :func:`istft` import them on first use. A caller about to
-    start worker processes calls this first, so that forked workers inherit
-    the loaded modules instead of each paying for the import before its first
-    utterance.
+    :func:`stft` and :func:`istft` import them on first use. A caller calls
+    this first where the wait can be shown (before a progress bar starts
+    counting), and worker processes call it as they start.
     """
     # librosa loads its submodules lazily, some only inside a call: one tiny transform loads them all
     spec = stft(np.zeros(1024), n_fft=256, hop=64, win=256)
