@@ -18,7 +18,8 @@ foundation         :mod:`~speakerlib.errors` (every exception),
                    :mod:`~speakerlib.seeds` (every random stream),
                    :mod:`~speakerlib._io` (atomic writes),
                    :mod:`~speakerlib._lock` (one writer per folder),
-                   :mod:`~speakerlib.paths` (the folders of an experiment)
+                   :mod:`~speakerlib.paths` (the folders of an experiment),
+                   :mod:`~speakerlib.display` (tables to the precision of their units)
 audio              :mod:`speakerlib.audio`: decoding any file, NIST SPHERE
 data               :mod:`speakerlib.data`: corpora, manifests, splits, downloads,
                    the synthetic corpus, WAV conversion

@@ -93,6 +93,23 @@ def toc_docnames(project_root: Path) -> list[str]:
     return names
 
 
+#: The part of the table of contents that holds reference pages, not chapters.
+REFERENCE_CAPTION = "Reference"
+
+
+def chapter_docnames(project_root: Path) -> list[str]:
+    """The chapters: every page of the table of contents but the root and the reference part."""
+    import yaml
+
+    toc = yaml.safe_load((project_root / "_toc.yml").read_text())
+    names = []
+    for part in toc.get("parts") or []:
+        if part.get("caption") == REFERENCE_CAPTION:
+            continue
+        names += [_strip_suffix(entry["file"]) for entry in part.get("chapters") or [] if "file" in entry]
+    return names
+
+
 def _strip_suffix(name: str) -> str:
     return re.sub(r"\.(ipynb|md|rst)$", "", name)
 
@@ -180,6 +197,10 @@ def build_book(project_root: Path, out_dir: Path, *, execute: str = "off", stric
     out_dir.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((project_root / "_config.yml").read_text()) or {}
     config.setdefault("execute", {})["execute_notebooks"] = execute
+    # local extensions are found relative to the config file, which moves here: make them absolute
+    local = (config.get("sphinx") or {}).get("local_extensions") or {}
+    for name, path in local.items():
+        local[name] = str((project_root / path).resolve())
     config_path = out_dir / "_config_noexec.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -408,7 +429,9 @@ _SETTLED = """
 const article = document.querySelector(arguments[0]) || document.body;
 const images = [...article.querySelectorAll('img')];
 const audio = [...article.querySelectorAll('audio')].filter(a => a.currentSrc || a.src);
-return images.every(i => i.complete) && audio.every(a => a.readyState >= 1 || a.error);
+const math = [...article.querySelectorAll('.math')];
+return images.every(i => i.complete) && audio.every(a => a.readyState >= 1 || a.error)
+    && math.every(m => m.querySelector('mjx-container'));
 """
 
 _EAGER_IMAGES = """
@@ -430,6 +453,10 @@ return {
   article: !!article,
   h1: (scope.querySelector('h1') || {}).innerText || '',
   text_chars: article ? article.innerText.trim().length : 0,
+  // formulas: Sphinx writes them as .math elements holding TeX; MathJax replaces the TeX by mjx-container
+  math: [...scope.querySelectorAll('.math')].map(m => ({
+    rendered: !!m.querySelector('mjx-container') || m.tagName === 'MJX-CONTAINER',
+    tex: short(m.textContent.trim())})),
   errors: errorNodes.map(n => ({kind: 'error output', last_line: lastLine(n.innerText)}))
     .concat(printed.map(n => ({kind: 'printed traceback', last_line: lastLine(n.innerText)}))),
   images: [...scope.querySelectorAll('img')].map((img, i) => ({
@@ -458,7 +485,8 @@ def inspect_page(browser: Chromium, url: str, *, settle_timeout_s: float = 20) -
 
 
 def wait_until_settled(browser: Chromium, timeout_s: float = 20) -> bool:
-    """Until every figure has finished (loaded or failed) and every audio player knows its length."""
+    """Until every figure has finished (loaded or failed), every audio player knows its length and
+    MathJax has rendered every formula."""
     return browser.wait_for(_wrap(_SETTLED, ARTICLE_SELECTOR), timeout_s=timeout_s)
 
 
@@ -492,6 +520,10 @@ def page_problems(page: str, facts: dict, expected: Expected,
     for error in facts.get("errors", []):
         problems.append(f"{page}: {error['kind']} in the page ({ERROR_OUTPUT_SELECTOR} or "
                         f"'{TRACEBACK_TEXT}'): {error['last_line']}")
+    unrendered = [m["tex"] for m in facts.get("math", []) if not m["rendered"]]
+    if unrendered:
+        problems.append(f"{page}: {len(unrendered)} of {len(facts['math'])} formulas are shown as TeX, "
+                        f"not rendered by MathJax (first: {unrendered[0]!r})")
     for image in facts.get("images", []):
         if not image["complete"] or not image["natural_width"]:
             problems.append(f"{page}: image {image['index']} (src={image['src']}) did not load "
@@ -531,6 +563,102 @@ def check_page(browser: Chromium, server: BookServer, project_root: Path, docnam
     facts = inspect_page(browser, server.url(page_path))
     problems += page_problems(page_path, facts, expected, server.since(mark), page_path)
     return facts, expected, problems
+
+
+# --------------------------------------------------------------------------
+# A chapter as a course page: before-you-start box, exercises, self-check
+# --------------------------------------------------------------------------
+
+#: What every chapter carries (issue: a course people finish).
+MIN_EXERCISES = 2
+MIN_QUESTIONS = 5
+SELF_CHECK_ID = "check-yourself"
+
+_COURSE_FACTS = """
+const article = document.querySelector(arguments[0]) || document.body;
+const visible = el => !!el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+const bodyOf = el => [...el.children].filter(c => !c.classList.contains('admonition-title'));
+const boxes = [...article.querySelectorAll('.admonition')].filter(
+    a => (a.querySelector('.admonition-title') || {}).innerText?.trim().startsWith('Before you start'));
+const box = boxes[0];
+const firstH2 = article.querySelector('section section h2, h2');
+const boxFirst = !!box && (!firstH2 || (box.compareDocumentPosition(firstH2) & Node.DOCUMENT_POSITION_FOLLOWING));
+const exercises = [...article.querySelectorAll('div.exercise')];
+const solutions = [...article.querySelectorAll('div.solution')];
+const solutionFacts = solutions.map(sol => {
+  const hiddenBefore = bodyOf(sol).every(c => !visible(c));
+  const title = sol.querySelector('.admonition-title');
+  if (title) title.click();
+  const shownAfter = bodyOf(sol).some(c => visible(c));
+  if (title) title.click();
+  return {id: sol.id, target: (sol.querySelector('.admonition-title a, .admonition-title') || {}).innerText || '',
+          folded: hiddenBefore, opens: shownAfter, code_cells: sol.querySelectorAll('.cell').length};
+});
+const section = document.getElementById(arguments[1]);
+const questions = section ? [...section.querySelectorAll('details')] : [];
+const questionFacts = questions.map(d => {
+  const closedBefore = !d.open;
+  const summary = d.querySelector('summary');
+  if (summary) summary.click();
+  const body = [...d.children].filter(c => c.tagName !== 'SUMMARY');
+  const shownAfter = d.open && body.some(c => visible(c) && c.innerText.trim().length > 0);
+  if (summary) summary.click();
+  return {closed: closedBefore, opens: shownAfter};
+});
+return {
+  before_you_start: !!box, before_you_start_first: boxFirst,
+  before_you_start_text: box ? box.innerText : '',
+  exercises: exercises.map(e => e.id),
+  solutions: solutionFacts,
+  self_check: !!section, questions: questionFacts,
+};
+"""
+
+
+def course_facts(browser: Chromium) -> dict:
+    """The course elements of the page open in ``browser`` (see ``_COURSE_FACTS``); clicks each fold."""
+    return browser.run(_COURSE_FACTS, ARTICLE_SELECTOR, SELF_CHECK_ID)
+
+
+def course_problems(page: str, facts: dict) -> list[str]:
+    """What a chapter page lacks as a course page, each line naming the page and the finding."""
+    problems = []
+    if not facts.get("before_you_start"):
+        problems.append(f"{page}: no 'Before you start' box (expected one at the top of the chapter)")
+    else:
+        if not facts.get("before_you_start_first"):
+            problems.append(f"{page}: the 'Before you start' box is not above the chapter's first section")
+        text = facts.get("before_you_start_text", "")
+        for words in ("You need", "to read", "to run", "At the end"):
+            if words not in text:
+                problems.append(f"{page}: the 'Before you start' box lacks {words!r}: {text[:200]!r}")
+    exercises = facts.get("exercises", [])
+    if len(exercises) < MIN_EXERCISES:
+        problems.append(f"{page}: expected at least {MIN_EXERCISES} exercises (div.exercise), found "
+                        f"{len(exercises)}")
+    solutions = facts.get("solutions", [])
+    if len(solutions) < len(exercises):
+        problems.append(f"{page}: {len(exercises)} exercises but {len(solutions)} solutions")
+    if solutions and not any(solution["code_cells"] for solution in solutions):
+        problems.append(f"{page}: no solution holds a code cell (a solution that is code is a notebook "
+                        "cell between solution-start and solution-end, executed with the chapter)")
+    for n, solution in enumerate(solutions, 1):
+        if not solution["folded"]:
+            problems.append(f"{page}: solution {n} ({solution['id']}) is not folded away before a click")
+        if not solution["opens"]:
+            problems.append(f"{page}: solution {n} ({solution['id']}) does not open when its title is clicked")
+    if not facts.get("self_check"):
+        problems.append(f"{page}: no self-check section (id {SELF_CHECK_ID!r}, a heading 'Check yourself')")
+    questions = facts.get("questions", [])
+    if len(questions) < MIN_QUESTIONS:
+        problems.append(f"{page}: expected at least {MIN_QUESTIONS} self-check questions with a folded "
+                        f"answer (<details>), found {len(questions)}")
+    for n, question in enumerate(questions, 1):
+        if not question["closed"]:
+            problems.append(f"{page}: self-check answer {n} is shown before a click")
+        if not question["opens"]:
+            problems.append(f"{page}: self-check answer {n} does not open when clicked")
+    return problems
 
 
 def png_problems(path: Path, size: tuple[int, int]) -> list[str]:

@@ -121,6 +121,39 @@ def test_page_reads_well(docname, browser, server, record):
     assert not problems, "\n".join(problems)
 
 
+CHAPTERS = bb.chapter_docnames(PROJECT_ROOT)
+
+
+@pytest.mark.parametrize("docname", CHAPTERS)
+def test_chapter_is_a_course_page(docname, browser, server):
+    """Every chapter: the box at its top, exercises with folded solutions, a self-check that opens."""
+    bb.inspect_page(browser, server.url(f"{docname}.html"))
+    facts = bb.course_facts(browser)
+    assert not bb.course_problems(f"{docname}.html", facts), "\n".join(bb.course_problems(
+        f"{docname}.html", facts))
+
+
+def test_the_course_check_fails_on_a_page_without_course_elements(browser, server):
+    bb.inspect_page(browser, server.url("book/api.html"))
+    problems = bb.course_problems("book/api.html", bb.course_facts(browser))
+    for words in ("no 'Before you start' box", "expected at least 2 exercises", "no self-check section",
+                  "expected at least 5 self-check questions"):
+        assert any(words in line for line in problems), (words, problems)
+
+
+def test_the_run_times_page_lists_every_chapter(browser, server):
+    bb.inspect_page(browser, server.url("book/runtimes.html"))
+    rows = browser.run("return [...document.querySelectorAll('table.chapter-times tbody tr')]"
+                       ".map(r => [...r.querySelectorAll('td')].map(c => c.innerText.trim()));")
+    titles = [row[0] for row in rows]
+    assert titles[-1] == "All notebooks", titles
+    numbered = [title for title in titles if re.match(r"\d+\. ", title)]
+    assert len(numbered) == sum(1 for d in CHAPTERS if d.startswith("notebooks/")), titles
+    assert all(row[1].isdigit() and int(row[1]) >= 5 for row in rows[:-1]), rows
+    text = browser.run("return document.querySelector('article').innerText;")
+    assert "Measured on the machine that built this page" in text and "cores" in text
+
+
 def test_screenshots(browser, server, tmp_path, request):
     with_audio = [d for d in PAGES if (s := bb.source_of(PROJECT_ROOT, d)) is not None
                   and s.suffix == ".ipynb" and bb.expected_outputs(s).audio > 0]
@@ -158,7 +191,8 @@ def _first_page_with(what: str) -> str:
 
 
 def test_checks_fail_on_a_broken_copy_of_the_book(browser, book, tmp_path):
-    """A figure pointing to a missing file, an audio player removed, a page deleted: each is reported."""
+    """A figure pointing to a missing file, an audio player removed, a page deleted, MathJax missing:
+    each is reported."""
     html = tmp_path / "html"
     shutil.copytree(book.html, html)
     figure_page, audio_page, gone_page = _first_page_with("images"), _first_page_with("audio"), PAGES[-1]
@@ -176,10 +210,12 @@ def test_checks_fail_on_a_broken_copy_of_the_book(browser, book, tmp_path):
     path.write_text(text)
 
     (html / f"{gone_page}.html").unlink()
+    math_page = "notebooks/10_verification"
+    shutil.rmtree(html / "_static" / "mathjax")  # the offline MathJax gone: formulas stay TeX
 
     found = {}
     with bb.BookServer(html) as serving:
-        for docname in dict.fromkeys([figure_page, audio_page, gone_page]):
+        for docname in dict.fromkeys([figure_page, audio_page, gone_page, math_page]):
             found[docname] = bb.check_page(browser, serving, PROJECT_ROOT, docname)[2]
     report = "\n".join(p for problems in found.values() for p in problems)
     print(report)
@@ -192,6 +228,7 @@ def test_checks_fail_on_a_broken_copy_of_the_book(browser, book, tmp_path):
                for p in found[audio_page]), report
     assert any("file missing from the build" in p for p in found[gone_page]), report
     assert any("HTTP 404 for the page itself" in p for p in found[gone_page]), report
+    assert any("formulas are shown as TeX, not rendered by MathJax" in p for p in found[math_page]), report
 
 
 def test_checks_fail_on_an_error_cell_rendered_by_myst_nb(browser, tmp_path):

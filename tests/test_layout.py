@@ -2,7 +2,7 @@
 modules stay short, and run configs are read as typed objects.
 
 The layers, in the order a module may import from (``speakerlib/__init__.py`` says the same):
-foundation (errors; registry, seeds, _io, _checks, _tensorflow, paths), audio, data, vad, framing and
+foundation (errors; registry, seeds, _io, _checks, _tensorflow, paths, display), audio, data, vad, framing and
 augmentation, features,
 store, prepare, evaluation, models, train, embed, inference, baseline, reproduce, pretrain, cli.
 """
@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "speakerlib"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("speakerlib.errors",),
     ("speakerlib", "speakerlib.registry", "speakerlib.seeds", "speakerlib._io", "speakerlib._lock", "speakerlib._checks",
-     "speakerlib._tensorflow", "speakerlib.paths"),
+     "speakerlib._tensorflow", "speakerlib.paths", "speakerlib.display"),
     ("speakerlib.audio",),
     ("speakerlib.data",),
     ("speakerlib.vad", "speakerlib.framing", "speakerlib.augmentation"),
