@@ -276,6 +276,7 @@ def _work_chunk(tasks: list[tuple[int, str, str, str]], config_dict: dict,
     config = PrepareConfig.from_dict(config_dict)
     root = Path(store)
     results = []
+    dropped = False
     for position, utt_id, path, relative in tasks:
         target = root / relative
         row = _existing(target, utt_id, config)
@@ -287,7 +288,9 @@ def _work_chunk(tasks: list[tuple[int, str, str, str]], config_dict: dict,
         except SpeakerlibError as exc:
             results.append((position, "rejected", {"error": type(exc).__name__, "reason": str(exc)}))
             continue
-        drop_summary_files(root)
+        if not dropped:  # once per chunk: the store is incomplete from the first write on
+            drop_summary_files(root)
+            dropped = True
         write_utterance_file(target, kept, segments, {"utt_id": utt_id, "source_path": path, **meta})
         shape = tuple(int(n) for n in kept.shape)
         results.append((position, "written", _index_row(meta, shape, segments.shape[0], config)))

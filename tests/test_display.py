@@ -57,3 +57,21 @@ def test_the_floats_of_a_column_of_settings_are_written_in_their_shortest_form()
     settings = pd.DataFrame({"improved": ["aam", 30.0, 1e-4, 0.2, None]},
                             index=["loss", "aam_scale", "weight_decay", "margin", "schedule"])
     assert _cells(readable(settings).to_html()) == ["aam", "30", "0.0001", "0.2", "NaN"]  # pandas writes None as NaN
+
+
+def test_in_ipython_every_dataframe_displays_readably(monkeypatch):
+    import IPython
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    formatter = shell.display_formatter.formatters["text/html"]
+    before = formatter.type_printers.get(pd.DataFrame)
+    try:
+        assert use_readable_tables() is True
+        html = shell.display_formatter.format(pd.DataFrame({"SV EER [%]": [35.5761]}))[0]["text/html"]
+        assert _cells(html) == ["35.6"]
+    finally:
+        formatter.type_printers.pop(pd.DataFrame, None)
+        if before is not None:
+            formatter.type_printers[pd.DataFrame] = before
