@@ -21,6 +21,11 @@ What is hidden
 * ``TF_CPP_MIN_LOG_LEVEL`` is set to ``2`` before the import when it is not
   set already: TensorFlow's C++ INFO and WARNING lines are dropped, its ERROR
   lines still show. A value the user set is kept.
+* TensorFlow's Python logger (``tf.get_logger()``) is set to ERROR, which hides
+  its WARNING lines such as "5 out of the last 21 calls to <function
+  TensorFlowTrainer._make_function...> triggered tf.function retracing": Keras
+  traces its train and test functions again for each new crop length (a
+  large-margin stage, the val crops), which is expected and costs a second.
 
 ``SPEAKERLIB_VERBOSE=1`` in the environment (the command line's ``--verbose``
 sets it) turns both off: TensorFlow prints everything it would on its own.
@@ -33,6 +38,7 @@ would change the numbers.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -70,6 +76,7 @@ def _import_quietly():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+    tensorflow.get_logger().setLevel(logging.ERROR)
     return tensorflow, keras
 
 

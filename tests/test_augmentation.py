@@ -354,3 +354,14 @@ def test_augment_says_what_the_sources_lack():
         augment(y, config=AugmentationConfig(**OFF), sources=AugmentationSources(), rng=3)
     with pytest.raises(ConfigError, match="8000 Hz"):
         AugmentationSources(rirs=RirBank(rirs=(np.ones(2),), sample_rate_hz=8000))
+
+
+def test_mean_power_matches_an_exactly_rounded_sum():
+    import math
+
+    from speakerlib.augmentation.checks import mean_power
+
+    y = np.random.default_rng(3).standard_normal(31840).astype(np.float32)
+    exact = math.fsum(float(v) * float(v) for v in y) / y.size
+    assert mean_power(y) == pytest.approx(exact, rel=1e-12)
+    assert mean_power(np.array([3, 4], dtype=np.int16)) == 12.5

@@ -230,6 +230,16 @@ def test_speakerlib_verbose_lets_tensorflow_speak():
     assert TF_LINE.search(loud.stderr), loud.stderr  # what it hides without the switch
 
 
+def test_tensorflows_python_warnings_are_hidden_unless_verbose():
+    # e.g. Keras' "triggered tf.function retracing" when a large-margin stage changes the crop length
+    code = ("import logging, speakerlib._tensorflow as t; "
+            "print(logging.getLevelName(t.tf.get_logger().getEffectiveLevel()))")
+    levels = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                             cwd=PROJECT, timeout=300).stdout.strip()
+              for env in (_quiet_env(), _quiet_env(SPEAKERLIB_VERBOSE="1"))]
+    assert levels == ["ERROR", "WARNING"]
+
+
 # --------------------------------------------------------------------------- 6. embed and the run's store
 def test_embed_reuses_the_runs_store_when_it_holds_every_utterance(shown, synthetic_store, tmp_path):
     from speakerlib.embed import embed_manifest, embed_store

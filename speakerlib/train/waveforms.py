@@ -150,8 +150,13 @@ def crop_windows(data: Waveforms, idx: np.ndarray, *, crop_samples: int,
     lengths, offsets = data.lengths[idx], data.offsets[idx]
     room = np.maximum(lengths - crop_samples, 0)
     starts = room // 2 if rng is None else np.floor(rng.random(idx.size) * (room + 1)).astype(np.int64)
-    positions = offsets[:, None] + (starts[:, None] + np.arange(crop_samples)[None, :]) % lengths[:, None]
-    return data.samples[positions]
+    out = np.empty((idx.size, crop_samples), dtype=data.samples.dtype)
+    for i, (offset, start, length) in enumerate(zip(offsets, starts, lengths)):
+        if length >= crop_samples:  # a slice: no index array of a whole batch of samples
+            out[i] = data.samples[offset + start:offset + start + crop_samples]
+        else:
+            out[i] = data.samples[offset + (start + np.arange(crop_samples)) % length]
+    return out
 
 
 def waveform_dataset(data: Waveforms, labels: np.ndarray, batches: np.ndarray, *, crop_samples: int,
