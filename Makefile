@@ -41,11 +41,12 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help venv browser test book clean-book clean
+.PHONY: help venv browser test book outputs clean-book clean
 
 help:
 	@echo "make book   build the book into _build/html (executes the notebooks)"
 	@echo "make test   run the whole test suite (pytest + nbval on the notebooks)"
+	@echo "make outputs  after make book: write that build's outputs into notebooks/*.ipynb"
 	@echo "make venv   only create/update the virtual environment in $(VENV)"
 	@echo "make browser  install Chromium + chromedriver (Debian, as root) for tests/test_browser.py"
 
@@ -104,6 +105,10 @@ test: $(STAMP) browser
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "book built: open _build/html/index.html"
+
+# After make book: the outputs of that build written into notebooks/*.ipynb, to commit them.
+outputs: $(STAMP)
+	$(BIN)/python book/_ext/notebook_outputs.py
 
 clean-book:
 	rm -rf _build

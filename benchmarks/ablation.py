@@ -56,6 +56,19 @@ def variants(recipe_name: str) -> dict:
             "modern_noaug": noaug,
             "modern_noaug, no SpecAugment": dataclasses.replace(noaug, name="modern_noaug_nospec", spec_augment=False),
         }
+    if recipe_name == "modern_noaug_parts":  # the adapted recipe with one part put back to the reference's
+        noaug = RECIPES["modern_noaug"]
+        return {
+            "modern_noaug": noaug,
+            "modern_noaug, softmax + SGD (the reference's loss and optimiser)": dataclasses.replace(
+                noaug, name="modern_noaug_softmax_sgd", loss="softmax", optimizer="sgd", learning_rate=0.01,
+                schedule="constant", warmup_epochs=0, margin_warmup_epochs=0, large_margin=None),
+            "modern_noaug, model's own pooling": dataclasses.replace(noaug, name="modern_noaug_ownpool",
+                                                                     pooling=None),
+            "modern_noaug, 3-s windows": dataclasses.replace(
+                noaug, name="modern_noaug_3s", crop_frames=300,
+                large_margin=dataclasses.replace(noaug.large_margin, crop_frames=450)),
+        }
     augmentation = modern.augmentation
     return {
         "modern": modern,
@@ -116,7 +129,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", required=True, type=Path, help="a feature store (of audio for modern)")
     parser.add_argument("--model", choices=MODEL_NAMES, default="resnet34")
-    parser.add_argument("--recipe", choices=["improved", "modern", "modern_noaug"], default="improved")
+    parser.add_argument("--recipe", choices=["improved", "modern", "modern_noaug", "modern_noaug_parts"],
+                        default="improved",
+                        help="the recipe whose parts are varied (modern_noaug_parts: the adapted modern_noaug "
+                             "with its loss and optimiser, pooling or window length put back to the reference's)")
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=Path, default=None, help="run folders (default: beside the store)")
@@ -128,6 +144,7 @@ def main() -> None:
     runs_root = args.runs or args.features.parent / "ablation"
     suffix = "" if args.recipe == "improved" else f"-{args.recipe}"
     out = args.out or PROJECT_ROOT / "benchmarks" / "results" / f"ablation-{args.model}{suffix}.json"
+    main_recipe = "modern_noaug" if args.recipe == "modern_noaug_parts" else args.recipe
     rows, full = [], None
     for label, recipe in variants(args.recipe).items():
         if args.only and label not in args.only and recipe.name not in args.only:
@@ -139,13 +156,13 @@ def main() -> None:
             run_dir = shared  # the run `speakerlib reproduce` made: same store, recipe and profile
         result = train(store, run_dir, model=args.model, recipe=recipe, profile=args.profile, seed=args.seed)
         if recipe.large_margin is not None:
-            if recipe.name == args.recipe:  # the recipe without its last stage: the main stage's kept epoch
+            if recipe.name == main_recipe:  # the recipe without its last stage: the main stage's kept epoch
                 best = result.best()
                 rows.append({"variant": f"{label}, no large-margin stage", "recipe": recipe.to_dict(), **best})
                 print(f"{rows[-1]['variant']:32s} dev EER {best['dev EER']:.3f}  "
                       f"dev SI {best['dev SI accuracy']:.3f}", flush=True)
             result = finetune_large_margin(result.run_dir)
-        if recipe.name == args.recipe:
+        if recipe.name == main_recipe:
             full = result
         best = result.best()
         rows.append({"variant": label, "recipe": recipe.to_dict(), **best})
