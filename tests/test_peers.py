@@ -223,6 +223,37 @@ def test_the_benchmark_end_to_end_on_the_baseline_resumes(small_corpus, tmp_path
     assert json.loads(results.read_text())["systems"][0]["embed_seconds"] == system["embed_seconds"]
 
 
+# ------------------------------------------------------------------ the encoder speakerlib ships, as a peer
+
+
+def test_the_shipped_encoder_as_a_peer_is_what_a_user_gets_keras_and_onnx(small_corpus):
+    pytest.importorskip("tf2onnx", reason="the export extra: pip install -e '.[cpu,export]'")
+    from speakerlib.inference.pretrained import load
+
+    files = sorted(str(p) for p in small_corpus.rglob("*.flac"))[:3]
+    assert len(files) == 3
+    direct = np.stack([load().embed(f) for f in files])
+    for name in ("pretrained", "pretrained-onnx"):
+        embed, model = peers.PEERS[name].load(1)
+        X = embed(files, False)
+        assert X.shape == direct.shape and model
+        np.testing.assert_allclose(X, direct, atol=1e-4, err_msg=name)  # the ONNX path: the export's parity
+
+
+def test_the_shipped_encoder_is_refused_on_speakers_it_trained_on():
+    from speakerlib.inference.pretrained import PRETRAINED_DIR
+    from speakerlib.train.config import RunConfig
+
+    trained = RunConfig.read(PRETRAINED_DIR).speakers
+    also = next(s for s in trained if ":" in s)  # a LibriSpeech speaker of --also, e.g. "librispeech:19"
+    frame = pd.DataFrame({"utt_id": ["a", "b", "c"], "speaker": [also.split(":", 1)[1], "x", trained[0]],
+                          "split": ["test", "dev", "train"]})
+    with pytest.raises(SystemExit, match=r"1 dev or test speakers .* trained the shipped encoder"):
+        peers._check_pretrained_unseen(("mfcc-stats", "pretrained"), frame)
+    peers._check_pretrained_unseen(("mfcc-stats",), frame)  # the other systems are not concerned
+    peers._check_pretrained_unseen(("pretrained",), frame.iloc[1:])  # a trained speaker in train is fine
+
+
 # ------------------------------------------------------------------ the pretrained encoders (peers extra)
 
 
