@@ -222,7 +222,11 @@ def reproduce(
             best = result.best()
             if result.config.stage == "large_margin":  # the whole run: its main stage and the fine-tune
                 main_stage = load_run(result.config.base_run).best()
+                # The fine-tune's epoch 0 is its starting point, the main stage's kept epoch; its
+                # epoch k is epoch main + k of the whole run.
+                kept = best["best epoch"]
                 best = {**best, "epochs": main_stage["epochs"] + len(result.history) - 1,
+                        "best epoch": main_stage["best epoch"] if kept == 0 else main_stage["epochs"] + kept,
                         "minutes": main_stage["minutes"] + best["minutes"], "samples/s": main_stage["samples/s"]}
             config = result.config
             width = config.width

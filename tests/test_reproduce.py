@@ -41,6 +41,7 @@ def test_results_cover_every_recipe_and_protocol(reproduced):
         assert 0 <= sv["eer"] <= 1 and sv["n_target"] > 0 and "ci95" in sv
         assert run["protocols"]["si"]["n_speakers"] == split["test"]["speakers"]
         assert run["parameters"] > 0 and run["train_minutes"] > 0
+        assert 1 <= run["best_epoch"] <= run["epochs"], run  # an epoch of the whole run, fine-tune included
         for protocol in run["protocols"]:
             assert (out / "eval" / f"seresnet-{run['recipe']}" / protocol / "metrics.json").is_file()
     assert (out / "eval" / "seresnet-improved" / "sv" / "det.png").is_file()
