@@ -86,9 +86,26 @@ def test_the_command_line_uses_the_pretrained_encoder_by_default(built, monkeypa
     assert main(["verify", str(files[0]), str(files[1]), "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["model"]["name"] == "seresnet-corpus"
+    # the word the commands use, e.g. speakerlib export --format onnx pretrained --out FILE
+    assert main(["verify", str(files[0]), str(files[1]), "--model", "pretrained", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == answer
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", root / "missing")
     assert main(["verify", str(files[0]), str(files[1])]) == 2
     assert "expected a pretrained encoder" in capsys.readouterr().err
+
+
+def test_export_names_the_pretrained_encoder_by_its_word(built, monkeypatch, tmp_path, capsys):
+    pytest.importorskip("tf2onnx")
+    root, manifest = built
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", root / "encoder")
+    assert main(["export", "--format", "onnx", "pretrained", "--out", str(tmp_path / "e.onnx")]) == 0
+    assert "seresnet-corpus exported" in capsys.readouterr().out
+    front_end = json.loads((tmp_path / "e.onnx.json").read_text())
+    assert front_end["identity"]["sha256"] == manifest["files"][WEIGHTS_NAME]
+    # a run folder called pretrained is still reachable as ./pretrained, and a missing one is named
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "./pretrained", "--out", str(tmp_path / "f.onnx")]) == 2
+    assert "pretrained" in capsys.readouterr().err and not (tmp_path / "f.onnx").exists()
 
 
 def test_the_shipped_encoder_loads_or_its_absence_is_stated():

@@ -10,6 +10,7 @@ from speakerlib import registry
 __all__ = [
     "HelpFormatter",
     "corpus_folder",
+    "model_source",
     "non_negative_int",
     "output_file",
     "output_folder",
@@ -43,6 +44,18 @@ class HelpFormatter(argparse.HelpFormatter):
         if shown == "" or shown == ():
             return text
         return f"{text} (default: {shown})".lstrip()
+
+
+#: The word that names the encoder shipped with speakerlib wherever a run folder is asked for.
+PRETRAINED = "pretrained"
+
+
+def model_source(text: str) -> Path | None:
+    """A run folder, or the word ``pretrained`` for the shipped encoder (``None``: the default).
+
+    A run folder that is itself called ``pretrained`` is given as ``./pretrained``.
+    """
+    return None if text == PRETRAINED else Path(text)
 
 
 def probability(text: str) -> float:

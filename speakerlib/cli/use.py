@@ -16,6 +16,7 @@ from speakerlib import registry
 from speakerlib.errors import ConfigError
 from speakerlib.cli.arguments import (
     corpus_folder,
+    model_source,
     non_negative_int,
     output_file,
     output_folder,
@@ -170,7 +171,7 @@ def add_use_commands(add) -> None:
     p.add_argument("--recordings", type=Path, default=None, metavar="MANIFEST",
                    help="a manifest CSV (utt_id, speaker, path) of recordings of at least two speakers the "
                         "model never trained on, e.g. from speakerlib manifest --corpus folder")
-    p.add_argument("--model", type=Path, default=None,
+    p.add_argument("--model", type=model_source, default=None,
                    help="with --recordings: the run folder whose model to calibrate (default: the pretrained "
                         "encoder)")
     p.add_argument("--out", type=output_file, default=None, metavar="FILE.json",
@@ -185,13 +186,13 @@ def add_use_commands(add) -> None:
 
     calibration_help = ("a calibration fitted on your own recordings (speakerlib calibrate --recordings "
                         "... --out FILE.json) instead of the model's own")
-    model_help = ("a finished run folder whose model to use, calibrated with speakerlib calibrate (default: "
-                  "the pretrained encoder shipped with speakerlib)")
+    model_help = ("a finished run folder whose model to use, calibrated with speakerlib calibrate, or "
+                  "'pretrained' (default: the pretrained encoder shipped with speakerlib)")
     p = add("verify", "are two recordings the same speaker? cosine score, calibrated LLR and decision",
             _cmd_verify)
     p.add_argument("a", type=Path, help="a recording (any format and rate)")
     p.add_argument("b", type=Path, help="another recording")
-    p.add_argument("--model", type=Path, default=None, help=model_help)
+    p.add_argument("--model", type=model_source, default=None, help=model_help)
     p.add_argument("--calibration", type=Path, default=None, metavar="FILE.json", help=calibration_help)
     p.add_argument("--prior", type=probability, default=None,
                    help="prior probability of the same speaker (default: the calibration's, 0.5)")
@@ -201,7 +202,7 @@ def add_use_commands(add) -> None:
     p.add_argument("--db", required=True, type=output_folder, help="the database folder (created when missing)")
     p.add_argument("name", help="the speaker's name")
     p.add_argument("files", nargs="+", type=Path, help="recordings of that speaker")
-    p.add_argument("--model", type=Path, default=None, help=model_help)
+    p.add_argument("--model", type=model_source, default=None, help=model_help)
     p.add_argument("--append", action="store_true", help="add the recordings to a name already enrolled "
                    "(without it, enrolling a name twice is refused)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -210,7 +211,7 @@ def add_use_commands(add) -> None:
             _cmd_identify)
     p.add_argument("--db", required=True, type=Path, help="a database folder made by speakerlib enroll")
     p.add_argument("files", nargs="+", type=Path, help="recordings to identify")
-    p.add_argument("--model", type=Path, default=None, help=model_help)
+    p.add_argument("--model", type=model_source, default=None, help=model_help)
     p.add_argument("--calibration", type=Path, default=None, metavar="FILE.json", help=calibration_help)
     p.add_argument("--top-k", type=positive_int, default=3, help="candidates to show (default 3)")
     p.add_argument("--prior", type=probability, default=None,
@@ -218,8 +219,9 @@ def add_use_commands(add) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
     p = add("export", "write a run's encoder as ONNX or TFLite, with its front end file (FILE.json)", _cmd_export)
-    p.add_argument("model", type=Path, nargs="?", default=None,
-                   help="a finished run folder (default: the pretrained encoder)")
+    p.add_argument("model", type=model_source, nargs="?", default=None, metavar="RUN_DIR|pretrained",
+                   help="a finished run folder, or 'pretrained' (default: the pretrained encoder; a run folder "
+                        "called pretrained is ./pretrained)")
     p.add_argument("--format", choices=["onnx", "tflite"], default="onnx", help="default onnx")
     p.add_argument("--out", required=True, type=output_file, help="the model file to write, e.g. encoder.onnx")
 
