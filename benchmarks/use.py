@@ -13,6 +13,9 @@ Measures, each in a fresh child process (so nothing is imported or cached before
 * embeddings per second of each path on whole utterances, one file after the other
   (reading, VAD and features included; the first file, a warm-up, not counted), with one
   intra-op thread, and the largest difference between the two paths' embeddings;
+* the ONNX path's steps on their own (reading, VAD, features, network: milliseconds a file)
+  and the embeddings per second the front end alone would allow, the ceiling of any
+  network behind it;
 * ``speakerlib verify A B`` as a user runs it: wall time and peak resident memory.
 
 Results go to ``benchmarks/results/use.json`` with the machine and its load average.
@@ -54,9 +57,29 @@ t0 = time.perf_counter(); c0 = time.process_time()
 embeddings = np.stack([encoder.embed(f) for f in files[1:]])
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 np.save(sys.argv[5], embeddings)
-print(json.dumps({"import_and_load_s": loaded, "files": len(files) - 1, "wall_s": wall, "cpu_s": cpu,
-                  "embeddings_per_s": (len(files) - 1) / wall,
-                  "tensorflow_imported": "tensorflow" in sys.modules}))
+record = {"import_and_load_s": loaded, "files": len(files) - 1, "wall_s": wall, "cpu_s": cpu,
+          "embeddings_per_s": (len(files) - 1) / wall, "tensorflow_imported": "tensorflow" in sys.modules}
+if kind == "onnx":
+    # the same files again, each step of OnnxSpeakerEncoder.embed timed on its own
+    from speakerlib.inference import portable as P
+    steps = {"read": 0.0, "vad": 0.0, "features": 0.0, "network": 0.0}
+    for f in files[1:]:
+        t0 = time.perf_counter()
+        y, name = P.samples_of(f, None, encoder.sample_rate_hz, None)
+        t1 = time.perf_counter()
+        kept = P.utterance_content(y, encoder.store_config).kept
+        t2 = time.perf_counter()
+        feats = P.normalize_features(P.compute_features(kept, encoder.store_config.stored_features),
+                                     mode=encoder.normalize)
+        t3 = time.perf_counter()
+        encoder.session.run(None, {encoder.input_name: feats[None, :, :, None].astype(np.float32)})
+        t4 = time.perf_counter()
+        for key, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            steps[key] += dt
+    record["steps_ms_per_file"] = {k: 1000 * v / (len(files) - 1) for k, v in steps.items()}
+    front = sum(v for k, v in steps.items() if k != "network")
+    record["embeddings_per_s_if_the_network_took_no_time"] = (len(files) - 1) / front
+print(json.dumps(record))
 """
 
 
@@ -112,6 +135,9 @@ def main() -> None:
     for kind, r in paths.items():
         print(f"{kind:5s}: import and load {r['import_and_load_s']:.2f} s, {r['embeddings_per_s']:.1f} embeddings/s "
               f"(TensorFlow imported: {r['tensorflow_imported']})")
+    steps = paths["onnx"]["steps_ms_per_file"]
+    print("onnx, each step: " + ", ".join(f"{k} {v:.1f} ms" for k, v in steps.items()) + " a file; without the "
+          f"network {paths['onnx']['embeddings_per_s_if_the_network_took_no_time']:.0f} embeddings/s at most")
     print(f"largest difference between the paths' embeddings: {difference:.1e}")
     print(f"speakerlib verify A B: {verify['wall_s']:.1f} s, peak memory {verify['peak_rss_mb']:.0f} MB")
     print(f"written to {args.out}")
