@@ -5,7 +5,10 @@
 1. :func:`speakerlib.reproduce.reproduce` for one model and recipe on the
    corpora given (the split: train, dev and test speakers of ``corpus``; every
    speaker of ``also`` trains);
-2. :func:`speakerlib.inference.calibrate_run` on the dev speakers;
+2. :func:`speakerlib.inference.calibrate_run` on the calibration speakers (a
+   share of the corpus's dev speakers kept apart, so that the speakers that
+   fit the calibration did not choose the kept epoch; with
+   ``calibration_fraction=0``, on the dev speakers);
 3. :func:`speakerlib.inference.pretrained.package_run` into ``out`` (the
    package's ``speakerlib/pretrained/`` for the shipped encoder);
 4. the packaged encoder, loaded as a user loads it, on the test speakers (the
@@ -34,7 +37,7 @@ from speakerlib import __version__
 from speakerlib._io import write_json, write_text
 from speakerlib.data.corpora import read_corpus
 from speakerlib.data.manifest import read_manifest
-from speakerlib.data.splits import speaker_split
+from speakerlib.data.splits import CALIBRATION, CALIBRATION_FRACTION, speaker_split
 from speakerlib.errors import SpeakerlibError
 from speakerlib.evaluation.calibration import actual_dcf, cllr
 from speakerlib.evaluation.embeddings import align, load_embeddings
@@ -98,7 +101,7 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
              also: Sequence[tuple[str, str | Path]] = (), cross: Sequence[tuple[str, str | Path]] = (),
              profile: str = "laptop", model: str = "seresnet", recipe: str = "modern_noaug", seed: int = 0,
              name: str | None = None, jobs: int = 2, bootstrap: int = 1000, progress: bool = True,
-             command: str | None = None) -> dict:
+             command: str | None = None, calibration_fraction: float = CALIBRATION_FRACTION) -> dict:
     """Train, calibrate, package and measure a pretrained encoder (see the module docstring).
 
     Parameters
@@ -119,6 +122,11 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
         Default ``<model>-<folder of root>``.
     command : str, optional
         The command line that made it, for the model card.
+    calibration_fraction : float
+        Share of the corpus's dev speakers that fit the calibration instead of
+        choosing the kept epoch (:func:`speakerlib.data.splits.carve_part`;
+        default :data:`~speakerlib.data.splits.CALIBRATION_FRACTION`, 0.4: 10 of
+        speechocean762's 25). 0 fits it on the dev speakers.
 
     Returns
     -------
@@ -129,9 +137,10 @@ def pretrain(corpus: str, root: str | Path, out: str | Path, *, work: str | Path
     name = name or f"{model}-{Path(root).name}"
     layout = Layout(Path(work))
     record = reproduce(corpus, root, layout.root, profile=profile, models=(model,), recipes=(recipe,), seed=seed,
-                       also=also, jobs=jobs, bootstrap=bootstrap, progress=progress)
+                       also=also, jobs=jobs, bootstrap=bootstrap, progress=progress,
+                       calibration_fraction=calibration_fraction)
     run_dir = layout.run(model, recipe)
-    calibration = calibrate_run(run_dir, progress=progress)
+    calibration = calibrate_run(run_dir, progress=progress)  # on the calibration part when there is one
     run = record["runs"][0]
     kept = load_run(final_stage(run_dir))
     main_stage = load_run(kept.config.base_run) if kept.config.base_run else kept
@@ -218,8 +227,15 @@ def _calibration_caveat(manifest: dict, cross: Sequence[str]) -> list[str]:
     return [f"**The calibration does not carry over to every corpus** ({worst}): there the LLRs mislead more "
             "than they inform, although the scores still rank trials (see minimum Cllr). On recordings unlike the "
             "training data, read the LLRs and the default decision with caution and check a threshold on a few "
-            "speakers of your own; a model trained on your own data is calibrated on its dev speakers "
+            "speakers of your own; a model trained on your own data is calibrated on its calibration (or dev) speakers "
             "(`speakerlib calibrate RUN`).", ""]
+
+
+def _roles(calibration: dict) -> str:
+    """What the dev (and calibration) speakers did, for the model card."""
+    if calibration["fitted_on"]["split"] == CALIBRATION:
+        return "the dev speakers chose the kept epoch, the calibration speakers fitted the calibration"
+    return "the dev speakers chose the kept epoch and fitted the calibration"
 
 
 def model_card(manifest: dict, *, cross: Sequence[str] = ()) -> str:
@@ -250,8 +266,8 @@ def model_card(manifest: dict, *, cross: Sequence[str] = ()) -> str:
         "",
         "## Data",
         "",
-        f"Speakers: {speakers} (the dev speakers chose the kept epoch and fitted the calibration; the test "
-        "speakers were used for nothing but the figures below). Every utterance is VAD-trimmed 16 kHz speech.",
+        f"Speakers: {speakers} ({_roles(cal)}; the test speakers were used for nothing but the figures "
+        "below). Every utterance is VAD-trimmed 16 kHz speech.",
         "",
         *[f"- {text}" for text in licences],
         "",
@@ -259,9 +275,9 @@ def model_card(manifest: dict, *, cross: Sequence[str] = ()) -> str:
         "",
         f"llr = {cal['calibration']['scale']:.3f} x cosine {cal['calibration']['offset']:+.3f} (natural log), "
         f"fitted by prior-weighted logistic regression (prior {cal['calibration']['prior']:g}) on "
-        f"{cal['fitted_on']['speakers']} dev speakers' trials (EER {_pct(cal['eer'])}, Cllr {cal['cllr']:.3f}). "
-        "The default decision accepts when the LLR is at least 0 (equal priors and costs); a prior P moves "
-        "the threshold to log((1 - P) / P). At 0 the dev trials gave "
+        f"{cal['fitted_on']['speakers']} {cal['fitted_on']['split']} speakers' trials (EER {_pct(cal['eer'])}, "
+        f"Cllr {cal['cllr']:.3f}). The default decision accepts when the LLR is at least 0 (equal priors and "
+        "costs); a prior P moves the threshold to log((1 - P) / P). At 0 those trials gave "
         f"{_pct(cal['false_accept_rate'])} false accepts and {_pct(cal['false_reject_rate'])} false rejects.",
         "",
         "## Measured (the shipped file, loaded with `speakerlib.inference.pretrained.load()`)",

@@ -48,10 +48,10 @@ from speakerlib._io import write_csv, write_json
 from speakerlib.baseline import mfcc_lda, mfcc_stats_embeddings
 from speakerlib.data.corpora import read_corpus
 from speakerlib.data.manifest import combine_manifests, read_manifest, write_manifest
-from speakerlib.data.splits import corpus_split, speaker_split
+from speakerlib.data.splits import CALIBRATION, carve_part, corpus_split, speaker_split
 from speakerlib.data.synth import SynthConfig, generate_corpus
 from speakerlib.embed import embed_manifest, embed_store
-from speakerlib.errors import TrainingError
+from speakerlib.errors import SplitError, TrainingError
 from speakerlib.evaluation.backend import fuse, fusion_weights, scores_of
 from speakerlib.evaluation.embeddings import load_embeddings, save_embeddings
 from speakerlib.evaluation.results import headline_table
@@ -68,20 +68,33 @@ __all__ = ["reproduce", "transfer"]
 
 def _manifest(corpus: str, root: Path, layout: Layout, seed: int, progress: bool,
               fractions: tuple[float, float, float],
-              also: Sequence[tuple[str, Path]] = ()) -> pd.DataFrame:
+              also: Sequence[tuple[str, Path]] = (), calibration_fraction: float = 0.0) -> pd.DataFrame:
     """The experiment's split manifest: read back when it exists, else made (and written) once.
 
-    The corpus is split by speaker (:func:`speakerlib.data.splits.corpus_split`);
-    every speaker of the corpora in ``also`` trains, their ids prefixed with
-    the corpus kind so that they stay apart from the corpus's.
+    The corpus is split by speaker (:func:`speakerlib.data.splits.corpus_split`),
+    then ``calibration_fraction`` of its dev speakers become the ``calibration``
+    part (:func:`speakerlib.data.splits.carve_part`); every speaker of the
+    corpora in ``also`` trains, their ids prefixed with the corpus kind so that
+    they stay apart from the corpus's.
     """
     if layout.manifest.is_file():
-        return read_manifest(layout.manifest)
+        manifest = read_manifest(layout.manifest)
+        has_part = bool((manifest["split"] == CALIBRATION).any())
+        if has_part != (calibration_fraction > 0):
+            raise SplitError(
+                f"{layout.manifest}: the experiment's split was made "
+                + ("with" if has_part else "without") + f" a {CALIBRATION} part, and this call asks for "
+                + (f"calibration_fraction={calibration_fraction:g}" if calibration_fraction else "none")
+                + ". Resume it with the setting it was made with, or give a new output folder.",
+                cli={"calibration_fraction=": "--calibration-fraction "})
+        return manifest
     if corpus == "synthetic":
         manifest = generate_corpus(root, SynthConfig(seed=seed), progress=progress, jobs=2)
     else:
         manifest, _ = read_corpus(corpus, root, progress=progress)
     manifest = corpus_split(manifest, seed=seed, fractions=fractions)
+    manifest = carve_part(manifest, fraction=calibration_fraction, source="dev", part=CALIBRATION, seed=seed,
+                          stratify="gender" if "gender" in manifest.columns else None)
     if also:
         extra = {}
         for kind, folder in also:
@@ -109,6 +122,7 @@ def reproduce(
     rir_dir: str | Path | None = None,
     also: Sequence[tuple[str, str | Path]] = (),
     as_norm_top_k: int | None = None,
+    calibration_fraction: float = 0.0,
 ) -> dict:
     """Run the whole pipeline on one corpus and write ``results.json``.
 
@@ -152,6 +166,12 @@ def reproduce(
         Also score the pairwise trials with adaptive S-norm against the
         training speakers' embeddings (top k), as the protocol ``sv-as-norm``
         of every run (beside plain cosine ``sv``).
+    calibration_fraction : float
+        Share of the dev speakers kept apart as a ``calibration`` part, which
+        neither trains nor chooses checkpoints or thresholds (for a score
+        calibration fitted on speakers of its own, as
+        :func:`speakerlib.pretrain.pretrain` does). Default 0: none. Fixed when
+        the manifest is made.
 
     Returns
     -------
@@ -186,7 +206,7 @@ def reproduce(
 
     also = tuple((registry.check_name("corpus", kind, registry.CORPORA), Path(folder).expanduser().absolute())
                  for kind, folder in also)
-    manifest = _manifest(corpus, root, layout, seed, progress, tuple(fractions), also)
+    manifest = _manifest(corpus, root, layout, seed, progress, tuple(fractions), also, calibration_fraction)
     summary = prepare(manifest, layout.store, jobs=jobs, progress=progress)
     store = load_store(summary.store)
     index = store.index.copy()
@@ -261,6 +281,7 @@ def reproduce(
         "profile": profile,
         "seed": seed,
         "split_fractions": list(fractions),
+        "calibration_fraction": calibration_fraction,
         "hardware": {
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),

@@ -36,6 +36,7 @@ __all__ = ["STREAMS", "rng", "set_global_seed"]
 STREAMS: dict[str, int | None] = {
     # speakerlib.data.splits
     "split.speakers": None,   # no keys: which speakers are train, dev and test
+    "split.carved": 29,       # keys (stable_hash(part),): which speakers carve_part moves to a new part
     # speakerlib.train
     "train.batches": 7,       # keys (epoch,): the order of the training utterances in the batches
     "train.crops": 11,        # keys (epoch,): the stateless seeds of each batch's random crops

@@ -264,6 +264,9 @@ def test_the_command_line_calibrates_a_model_on_your_own_recordings(calibrated_r
     assert "add --out FILE.json" in capsys.readouterr().err
     assert main(["calibrate"]) == 2
     assert "--recordings MANIFEST" in capsys.readouterr().err
+    for model in ("pretrained", str(run)):  # a run folder's calibration is its own: --model is refused
+        assert main(["calibrate", str(run), "--model", model]) == 2
+        assert "--model and --out go with --recordings" in capsys.readouterr().err
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**record, "model_sha256": "0" * 64}))
     assert main(["verify", a, b, "--model", str(run), "--calibration", str(other)]) == 2

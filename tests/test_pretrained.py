@@ -8,13 +8,14 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("tensorflow")
 
 from speakerlib.cli import main  # noqa: E402
 from speakerlib.data.synth import SynthConfig, generate_corpus  # noqa: E402
-from speakerlib.errors import PretrainedModelError  # noqa: E402
+from speakerlib.errors import PretrainedModelError, SplitError  # noqa: E402
 from speakerlib.inference import pretrained  # noqa: E402
 from speakerlib.inference.pretrained import CARD_NAME, MANIFEST_NAME, WEIGHTS_NAME, load  # noqa: E402
 from speakerlib.pretrain import pretrain  # noqa: E402
@@ -22,15 +23,16 @@ from speakerlib.pretrain import pretrain  # noqa: E402
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A smoke-size encoder: 12 synthetic speakers (7 train, 3 dev, 2 test), tested also on 6 others."""
+    """A smoke-size encoder: 20 synthetic speakers (12 train, 2 dev, 2 calibration, 4 test), tested also on 6
+    others."""
     root = tmp_path_factory.mktemp("pretrain")
-    generate_corpus(root / "corpus", SynthConfig(num_speakers=12, utterances_per_speaker=10, min_duration_s=2.0,
+    generate_corpus(root / "corpus", SynthConfig(num_speakers=20, utterances_per_speaker=7, min_duration_s=2.0,
                                                  max_duration_s=3.5, seed=3), progress=False, jobs=2)
     generate_corpus(root / "other", SynthConfig(num_speakers=6, utterances_per_speaker=6, min_duration_s=2.0,
                                                 max_duration_s=3.0, seed=5), progress=False, jobs=2)
     manifest = pretrain("librispeech", root / "corpus", root / "encoder", work=root / "work",
                         cross=[("librispeech", root / "other")], profile="smoke", bootstrap=50, progress=False,
-                        command="speakerlib pretrain ... (test)")
+                        command="speakerlib pretrain ... (test)", calibration_fraction=0.5)
     return root, manifest
 
 
@@ -38,12 +40,18 @@ def test_pretrain_packages_a_calibrated_encoder_with_measured_figures(built):
     root, manifest = built
     folder = root / "encoder"
     assert set(manifest["files"]) == {WEIGHTS_NAME, "config.json", "calibration.json"}
-    assert manifest["data"]["speakers"] == {"dev": 3, "test": 2, "train": 7}
+    assert manifest["data"]["speakers"] == {"calibration": 2, "dev": 2, "test": 4, "train": 12}
+    # the calibration was fitted on speakers that neither trained nor chose the kept epoch
+    fitted = manifest["calibration"]["fitted_on"]
+    assert fitted["split"] == "calibration" and fitted["speakers"] == 2
+    split = pd.read_csv(root / "work" / "manifest.csv", dtype=str)
+    calibration = set(split.loc[split["split"] == "calibration", "speaker"])
+    assert calibration.isdisjoint(split.loc[split["split"] != "calibration", "speaker"])
     assert list(manifest["test"]) == ["corpus", "librispeech (other)"]
     assert manifest["cross"] == ["librispeech (other)"] and manifest["test"]["librispeech (other)"]["speakers"] == 4
     mine = manifest["test"]["corpus"]
     assert manifest["stages"]["main_epochs"] == 2 and manifest["stages"]["fine_tune_epochs"] == 2
-    assert mine["speakers"] == 2 and 0 <= mine["eer"] <= 1 and 0 <= mine["si_top1"] <= 1
+    assert mine["speakers"] == 4 and 0 <= mine["eer"] <= 1 and 0 <= mine["si_top1"] <= 1
     assert mine["min_cllr"] <= mine["cllr"] + 1e-9 and mine["refused"] == []
     assert manifest["float16_agreement"]["min_cosine"] > 0.999
     assert json.loads((folder / MANIFEST_NAME).read_text()) == manifest
@@ -51,10 +59,20 @@ def test_pretrain_packages_a_calibrated_encoder_with_measured_figures(built):
     assert f"{100 * mine['eer']:.1f} %" in card and manifest["files"][WEIGHTS_NAME] in card
     assert "speakerlib pretrain ... (test)" in card and "Apache-2.0" not in card  # synthetic data only
     assert "not one of the course's corpora" in card
+    assert "2 calibration, 2 dev, 4 test, 12 train (the dev speakers chose the kept epoch, the calibration " \
+        "speakers fitted the calibration" in card and "on 2 calibration speakers' trials" in card
     # half-precision kernels: the file holds float16 matrices and float32 vectors
     with np.load(folder / WEIGHTS_NAME) as data:
         kinds = {data[k].dtype for k in data.files}
     assert kinds == {np.dtype("float16"), np.dtype("float32")}
+
+
+def test_a_resumed_pretrain_keeps_the_split_it_was_made_with(built):
+    root, _ = built
+    with pytest.raises(SplitError, match="made with a calibration part, and this call asks for none"):
+        pretrain("librispeech", root / "corpus", root / "unused", work=root / "work", profile="smoke",
+                 progress=False, calibration_fraction=0.0)
+    assert not (root / "unused").exists()
 
 
 def test_load_checks_every_file_and_gives_a_calibrated_encoder(built, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speakerlib.data.splits import corpus_split, enrolment_split, speaker_split, split_summary
+from speakerlib.data.splits import carve_part, corpus_split, enrolment_split, speaker_split, split_summary
 from speakerlib.errors import SplitError
 
 
@@ -55,6 +55,39 @@ def test_speaker_split_rejects_too_few_speakers_and_bad_fractions():
         speaker_split(toy_manifest(2), fractions=(0.5, 0.4, 0.1), stratify=None)
     with pytest.raises(SplitError, match="summing to 1"):
         speaker_split(toy_manifest(5), fractions=(0.5, 0.5, 0.5))
+
+
+def test_carve_part_moves_a_share_of_dev_and_leaves_the_other_parts_alone():
+    split = speaker_split(toy_manifest(40), seed=2)  # 24 / 8 / 8 speakers, half of each F
+    carved = carve_part(split, fraction=0.5, seed=2)
+    speakers = carved.drop_duplicates("speaker")
+    assert speakers["split"].value_counts().to_dict() == {"train": 24, "dev": 4, "calibration": 4, "test": 8}
+    assert speakers.groupby(["split", "gender"]).size().to_dict() == {
+        ("calibration", "F"): 2, ("calibration", "M"): 2, ("dev", "F"): 2, ("dev", "M"): 2,
+        ("test", "F"): 4, ("test", "M"): 4, ("train", "F"): 12, ("train", "M"): 12}
+    moved = carved["split"] != split["split"]
+    assert set(split.loc[moved, "split"]) == {"dev"} and set(carved.loc[moved, "split"]) == {"calibration"}
+    assert (carved.groupby("speaker")["split"].nunique() == 1).all()  # a speaker moves with all its utterances
+    # deterministic, independent of row order, a draw of its own seed
+    again = carve_part(split.sample(frac=1.0, random_state=0), fraction=0.5, seed=2).sort_index()
+    pd.testing.assert_series_equal(again["split"], carved["split"])
+    chosen = {seed: frozenset(carve_part(split, fraction=0.5, seed=seed).query("split == 'calibration'").speaker)
+              for seed in range(6)}
+    assert len(set(chosen.values())) > 1
+    assert list(split_summary(carved).index) == ["train", "dev", "calibration", "test"]
+    assert carve_part(split, fraction=0.0).equals(split)
+
+
+def test_carve_part_refuses_what_cannot_give_two_parts_of_two_speakers():
+    split = speaker_split(toy_manifest(40), seed=2)
+    with pytest.raises(SplitError, match=r"moves 1 to 'calibration' and leaves 7.*--calibration-fraction"):
+        carve_part(split, fraction=0.1)
+    with pytest.raises(SplitError, match="in \\[0, 1\\)"):
+        carve_part(split, fraction=1.0)
+    with pytest.raises(SplitError, match="already has a 'calibration' part"):
+        carve_part(carve_part(split, fraction=0.5), fraction=0.5)
+    with pytest.raises(SplitError, match="'split' column"):
+        carve_part(toy_manifest(4), fraction=0.5)
 
 
 def test_corpus_split_keeps_timit_partition_and_carves_dev_from_train():

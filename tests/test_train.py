@@ -17,6 +17,7 @@ from child_runs import kill_after_first_epoch
 
 pytest.importorskip("tensorflow")
 
+from speakerlib.data.splits import carve_part  # noqa: E402
 from speakerlib.errors import CheckpointError, FeatureError, TrainingError  # noqa: E402
 from speakerlib.models import MODEL_NAMES  # noqa: E402
 from speakerlib.store import load_store  # noqa: E402
@@ -87,6 +88,13 @@ def test_training_parts_are_speaker_disjoint(synthetic_store):
     a = training_parts(no_split, seed=5, val_fraction=0.2)
     b = training_parts(no_split.sample(frac=1, random_state=1), seed=5, val_fraction=0.2)
     assert a.sort_values("utt_id").reset_index(drop=True).equals(b.sort_values("utt_id").reset_index(drop=True))
+    # A calibration part (carve_part) is kept as it is: its speakers neither train nor choose checkpoints.
+    carved = carve_part(store.index, fraction=0.5, seed=0)
+    kept = training_parts(carved, seed=0, val_fraction=0.2)
+    calibration = set(carved.loc[carved["split"] == "calibration", "speaker"])
+    assert len(calibration) >= 2 and set(kept.loc[kept["part"] == "calibration", "speaker"]) == calibration
+    assert (kept["split"] == carved["split"].to_numpy()).all()  # no new split was drawn
+    assert set(kept.loc[kept["part"].isin(["train", "val", "dev"]), "speaker"]).isdisjoint(calibration)
 
 
 @pytest.mark.parametrize("recipe", ["reference", "improved"])

@@ -40,7 +40,7 @@ from speakerlib.data.convert import SUMMARY_ATTR, convert_corpus
 from speakerlib.data.corpora import read_corpus
 from speakerlib.data.download import download_librispeech, format_librispeech_catalogue
 from speakerlib.data.manifest import read_manifest, summarize, write_manifest
-from speakerlib.data.splits import corpus_split, enrolment_split, has_own_partition, split_summary
+from speakerlib.data.splits import carve_part, corpus_split, enrolment_split, has_own_partition, split_summary
 from speakerlib.errors import ConfigError, ScoreError, SpeakerlibError
 from speakerlib.evaluation.reference import reference_metrics
 from speakerlib.evaluation.results import headline_table
@@ -101,6 +101,8 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 def _cmd_split(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.manifest)
     parts = corpus_split(manifest, fractions=tuple(args.fractions), dev_fraction=args.dev_fraction, seed=args.seed)
+    parts = carve_part(parts, fraction=args.calibration_fraction, seed=args.seed,
+                       stratify="gender" if "gender" in parts.columns else None)
     if has_own_partition(manifest):
         print(f"kept the corpus's own train/test partition; {args.dev_fraction:g} of its train speakers "
               "held out as dev (--dev-fraction)")
@@ -108,6 +110,9 @@ def _cmd_split(args: argparse.Namespace) -> int:
         shares = "/".join(f"{100 * f:g}" for f in args.fractions)
         print(f"the corpus has no train/test partition of its own: speakers split {shares} % into "
               "train/dev/test (--fractions)")
+    if args.calibration_fraction:
+        print(f"{args.calibration_fraction:g} of the dev speakers kept apart as calibration speakers "
+              "(--calibration-fraction): they neither train nor choose checkpoints; speakerlib calibrate uses them")
     held_out = parts["split"].isin(["dev", "test"])
     roles = enrolment_split(
         parts[held_out], n_enrol=args.enrol, seed=args.seed, method=args.enrol_method
@@ -355,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="speaker shares when the corpus has no train/test partition of its own")
     p.add_argument("--dev-fraction", type=float, default=0.2,
                    help="share of a corpus's own train speakers held out as dev (TIMIT)")
+    p.add_argument("--calibration-fraction", type=float, default=0.0, metavar="F",
+                   help="share of the dev speakers kept apart to fit a score calibration (speakerlib calibrate) "
+                        "instead of choosing checkpoints (default 0: none)")
     p.add_argument("--enrol", type=positive_int, default=None,
                    help="enrolment utterances per dev/test speaker (default: half)")
     p.add_argument("--enrol-method", choices=["random", "reference"], default="random",

@@ -23,6 +23,7 @@ from speakerlib.cli.arguments import (
     positive_int,
     probability,
 )
+from speakerlib.data.splits import CALIBRATION_FRACTION
 
 __all__ = ["add_use_commands"]
 
@@ -42,7 +43,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     manifest = pretrain(args.corpus, args.root, args.out, work=args.work, also=args.also, cross=args.cross,
                         profile=args.profile, model=args.model, recipe=args.recipe, seed=args.seed,
                         name=args.name, jobs=args.jobs, bootstrap=args.bootstrap, progress=not args.quiet,
-                        command=command_line(sys.argv[1:]))
+                        command=command_line(sys.argv[1:]), calibration_fraction=args.calibration_fraction)
     for corpus, t in manifest["test"].items():
         print(f"{manifest['name']} on {corpus} ({t['speakers']} speakers): EER {100 * t['eer']:.1f} %, minDCF0.01 "
               f"{t['min_dcf_0.01']:.3f}, Cllr {t['cllr']:.3f}, SI top-1 {100 * t['si_top1']:.1f} %")
@@ -58,7 +59,7 @@ def _calibrate_on_recordings(args: argparse.Namespace) -> dict:
         raise ConfigError("--recordings fits a calibration for the model named by --model (default: the "
                           "pretrained encoder) and writes it to a file: add --out FILE.json, then pass "
                           "--calibration FILE.json to verify and identify")
-    if args.store is not None or args.split != "dev":
+    if args.store is not None or args.split is not None:
         raise ConfigError("--store and --split choose a run's own dev trials; with --recordings the trials "
                           "are every pair of those recordings: leave --store and --split out")
     encoder = _encoder(args)
@@ -71,12 +72,15 @@ def _calibrate_on_recordings(args: argparse.Namespace) -> dict:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from speakerlib.inference import calibrate_run  # TensorFlow (see the module docstring)
 
+    model_given = hasattr(args, "model")  # --model pretrained is None, like no --model: tell them apart
+    args.model = getattr(args, "model", None)
     if args.recordings is not None:
         record = _calibrate_on_recordings(args)
     elif args.run is None:
-        raise ConfigError("expected a run folder (speakerlib calibrate RUN) to calibrate on its dev speakers, "
+        raise ConfigError("expected a run folder (speakerlib calibrate RUN) to calibrate on its calibration (or "
+                          "dev) speakers, "
                           "or --recordings MANIFEST --out FILE.json to calibrate a model on your own recordings")
-    elif args.model is not None or args.out is not None:
+    elif model_given or args.out is not None:
         raise ConfigError("--model and --out go with --recordings; a run folder's calibration is written into "
                           "it (RUN/calibration.json): leave them out, or add --recordings MANIFEST")
     else:
@@ -87,7 +91,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         print(json.dumps(shown, indent=1))
         return 0
     fit = record["fitted_on"]
-    whose = f"speakers of {args.recordings}" if args.recordings is not None else f"{args.split} speakers"
+    whose = f"speakers of {args.recordings}" if args.recordings is not None else f"{fit['split']} speakers"
     print(f"calibrated on {fit['speakers']} {whose} ({record['target_trials']} same-speaker and "
           f"{record['nontarget_trials']} different-speaker trials): llr = {record['calibration']['scale']:.3f} x "
           f"cosine {record['calibration']['offset']:+.3f}")
@@ -164,21 +168,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def add_use_commands(add) -> None:
     """Register the commands on ``add(name, help, func)``, the sub-parser factory of
     :func:`speakerlib.cli.build_parser`."""
-    p = add("calibrate", "fit a model's score-to-likelihood-ratio map: a run's on its dev speakers (writes "
+    p = add("calibrate", "fit a model's score-to-likelihood-ratio map: a run's on its calibration (or dev) "
+            "speakers (writes "
             "RUN/calibration.json), or any model's on recordings of your own speakers (--recordings, --out)",
             _cmd_calibrate)
     p.add_argument("run", type=Path, nargs="?", default=None, help="a finished run folder")
     p.add_argument("--recordings", type=Path, default=None, metavar="MANIFEST",
                    help="a manifest CSV (utt_id, speaker, path) of recordings of at least two speakers the "
                         "model never trained on, e.g. from speakerlib manifest --corpus folder")
-    p.add_argument("--model", type=model_source, default=None,
-                   help="with --recordings: the run folder whose model to calibrate (default: the pretrained "
-                        "encoder)")
+    p.add_argument("--model", type=model_source, default=argparse.SUPPRESS,
+                   help="with --recordings: the run folder whose model to calibrate, or 'pretrained' (default: "
+                        "the pretrained encoder)")
     p.add_argument("--out", type=output_file, default=None, metavar="FILE.json",
                    help="with --recordings: where to write the calibration")
     p.add_argument("--store", type=Path, default=None, help="the store of the trials' utterances (default: "
                    "the run's training store)")
-    p.add_argument("--split", default="dev", help="the part of the store's split to use (default dev)")
+    p.add_argument("--split", default=None, help="the part of the store's split to use (default: calibration "
+                   "when the split has that part, else dev)")
     p.add_argument("--prior", type=probability, default=0.5, help="prior the fit is weighted for (default 0.5)")
     p.add_argument("--decision-prior", type=probability, default=0.5,
                    help="prior whose Bayes threshold decides by default (default 0.5: LLR threshold 0)")
@@ -243,3 +249,6 @@ def add_use_commands(add) -> None:
     p.add_argument("--name", default=None, help="the encoder's name (default: MODEL-<folder of --root>)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for preprocessing")
     p.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--calibration-fraction", type=float, default=CALIBRATION_FRACTION, metavar="F",
+                   help=f"share of the corpus's dev speakers that fit the calibration instead of choosing the kept "
+                        f"epoch (default {CALIBRATION_FRACTION:g}; 0: the dev speakers do both)")

@@ -6,6 +6,10 @@ Two kinds of split answer two questions:
   speakers a model may train on (``train``), select checkpoints and thresholds
   on (``dev``), and be judged on (``test``). No speaker is in two parts, so a
   test number measures generalisation to voices the model never heard.
+* **A part carved from another** (:func:`carve_part`): a share of one part's
+  speakers moved to a new part, e.g. ``calibration`` speakers taken from
+  ``dev`` so that the speakers that fit a score calibration are not those that
+  chose the checkpoint, and the ``test`` speakers stay the same.
 * **Enrolment/test** (:func:`enrolment_split`): within each evaluation speaker,
   which utterances build the speaker model (``enrol``) and which are scored
   against it (``test``).
@@ -30,10 +34,13 @@ from speakerlib.errors import SplitError, UnknownNameError
 __all__ = [
     "speaker_split",
     "corpus_split",
+    "carve_part",
     "has_own_partition",
     "enrolment_split",
     "split_summary",
     "SPLITS",
+    "CALIBRATION",
+    "CALIBRATION_FRACTION",
     "ENROLMENT_METHODS",
     "stable_hash",
     "speaker_rng",
@@ -41,6 +48,10 @@ __all__ = [
 
 #: The parts of a speaker-disjoint split, in order.
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
+#: The part that fits a score calibration (:func:`carve_part`); neither trains nor chooses checkpoints.
+CALIBRATION = "calibration"
+#: The share of the dev speakers that ``speakerlib pretrain`` moves to :data:`CALIBRATION` by default.
+CALIBRATION_FRACTION = 0.4
 #: How :func:`enrolment_split` chooses the enrolment utterances.
 ENROLMENT_METHODS: tuple[str, ...] = ("random", "reference")
 
@@ -61,6 +72,44 @@ def _allocate(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, 
     for i in order[: n - counts.sum()]:
         counts[i] += 1
     return int(counts[0]), int(counts[1]), int(counts[2])
+
+
+def _draw(speakers: pd.DataFrame, fractions: tuple[float, float, float], rng: np.random.Generator,
+          stratify: str | None) -> dict[str, int]:
+    """Each speaker's part (0, 1 or 2), in proportion to ``fractions`` within each ``stratify`` group.
+
+    ``speakers`` holds one row per speaker. The totals per part are those of the
+    whole set (:func:`_allocate`); rounding is fixed by moving speakers between
+    groups. Each group is shuffled by ``rng`` in turn, in sorted group order.
+    """
+    groups = (
+        {"": sorted(speakers["speaker"])}
+        if stratify is None
+        else {
+            key: sorted(group["speaker"])
+            for key, group in speakers.groupby(speakers[stratify].astype(str), sort=True)
+        }
+    )
+    wanted = _allocate(len(speakers), fractions)
+    # Per stratum, allocate proportionally; then fix rounding so totals match ``wanted``.
+    per_group = {key: list(_allocate(len(members), fractions)) for key, members in groups.items()}
+    got = np.sum(list(per_group.values()), axis=0) if per_group else np.zeros(3, int)
+    for part in range(3):
+        while got[part] < wanted[part]:
+            # move one speaker into ``part`` from the part that has most excess
+            donor = int(np.argmax(got - np.asarray(wanted)))
+            key = max(per_group, key=lambda k: per_group[k][donor])
+            per_group[key][donor] -= 1
+            per_group[key][part] += 1
+            got[donor] -= 1
+            got[part] += 1
+    assignment: dict[str, int] = {}
+    for key, members in groups.items():
+        order = rng.permutation(len(members))
+        n_first, n_second, _ = per_group[key]
+        for i, k in enumerate(order):
+            assignment[members[k]] = 0 if i < n_first else (1 if i < n_first + n_second else 2)
+    return assignment
 
 
 def speaker_split(
@@ -107,38 +156,10 @@ def speaker_split(
     speakers = manifest.drop_duplicates("speaker")
     if stratify is not None and stratify not in manifest.columns:
         raise SplitError(f"cannot stratify by {stratify!r}: the manifest has no such column. Pass stratify=None.")
-    groups = (
-        {"": sorted(speakers["speaker"])}
-        if stratify is None
-        else {
-            key: sorted(group["speaker"])
-            for key, group in speakers.groupby(speakers[stratify].astype(str), sort=True)
-        }
-    )
     total = len(speakers)
     wanted = _allocate(total, fr)
-    rng = seeds.rng(seed, "split.speakers")
-    assignment: dict[str, str] = {}
-    # Per stratum, allocate proportionally; then fix rounding so totals match ``wanted``.
-    per_group: dict[str, list[int]] = {}
-    for key, members in groups.items():
-        per_group[key] = list(_allocate(len(members), fr))
-    got = np.sum(list(per_group.values()), axis=0) if per_group else np.zeros(3, int)
-    for part in range(3):
-        while got[part] < wanted[part]:
-            # move one speaker into ``part`` from the part that has most excess
-            donor = int(np.argmax(got - np.asarray(wanted)))
-            key = max(per_group, key=lambda k: per_group[k][donor])
-            per_group[key][donor] -= 1
-            per_group[key][part] += 1
-            got[donor] -= 1
-            got[part] += 1
-    for key, members in groups.items():
-        order = rng.permutation(len(members))
-        shuffled = [members[i] for i in order]
-        n_train, n_dev, _ = per_group[key]
-        for i, speaker in enumerate(shuffled):
-            assignment[speaker] = "train" if i < n_train else ("dev" if i < n_train + n_dev else "test")
+    assignment = {speaker: SPLITS[k] for speaker, k in
+                  _draw(speakers, fr, seeds.rng(seed, "split.speakers"), stratify).items()}
     for part, share, count in zip(SPLITS, fr, wanted):
         if share > 0 and count == 0:
             raise SplitError(
@@ -204,6 +225,81 @@ def corpus_split(
     out = manifest.copy()
     out["split"] = np.where(lower == "test", "test", np.where(lower == "train", "", "other"))
     out.loc[inner.index, "split"] = inner["split"]
+    return out
+
+
+def carve_part(
+    parts: pd.DataFrame,
+    *,
+    fraction: float,
+    source: str = "dev",
+    part: str = CALIBRATION,
+    seed: int = 0,
+    stratify: str | None = "gender",
+) -> pd.DataFrame:
+    """Move a share of the speakers of one part of a split to a new part.
+
+    The other parts keep their speakers exactly, so figures measured on them
+    stay comparable with a split that has no such part. The draw has its own
+    random stream, so it does not change the split it starts from.
+
+    Parameters
+    ----------
+    parts : DataFrame
+        A manifest with a ``split`` column (:func:`speaker_split`, :func:`corpus_split`).
+    fraction : float
+        Share of ``source``'s speakers moved, in ``[0, 1)``; rounded to the
+        nearest speaker. 0 returns an unchanged copy.
+    source : str
+        The part that gives the speakers (default ``"dev"``).
+    part : str
+        The new part's name (default :data:`CALIBRATION`).
+    seed : int
+        Seed of the draw.
+    stratify : str or None
+        As for :func:`speaker_split` (the column must exist unless ``None``).
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``parts`` with the moved speakers' ``split`` set to ``part``.
+
+    Raises
+    ------
+    SplitError
+        If ``fraction`` is out of range, ``part`` already exists, or either
+        ``source`` or the new part would be left with fewer than 2 speakers
+        (no different-speaker trials).
+
+    Examples
+    --------
+    >>> parts = carve_part(speaker_split(manifest), fraction=0.4)  # doctest: +SKIP
+    >>> parts.groupby("split").speaker.nunique()  # doctest: +SKIP
+    """
+    if "split" not in parts.columns:
+        raise SplitError(f"expected a manifest with a 'split' column, found columns {list(parts.columns)}.")
+    if not 0 <= fraction < 1:
+        raise SplitError(f"expected a fraction of the {source} speakers in [0, 1), found {fraction}.")
+    out = parts.copy()
+    if fraction == 0:
+        return out
+    if (out["split"] == part).any():
+        raise SplitError(f"the split already has a {part!r} part; carve it once, from a split without one.")
+    members = out.loc[out["split"] == source].drop_duplicates("speaker")
+    n_source = len(members)
+    n_moved = int(round(fraction * n_source))
+    if n_moved < 2 or n_source - n_moved < 2:
+        raise SplitError(
+            f"a share of {fraction:g} of the {n_source} {source} speakers moves {n_moved} to {part!r} and leaves "
+            f"{n_source - n_moved}: each needs at least 2 speakers (different-speaker trials). Change the share "
+            f"(calibration_fraction= in Python, --calibration-fraction on the command line) or give {source} "
+            "more speakers.")
+    if stratify is not None and stratify not in members.columns:
+        raise SplitError(f"cannot stratify by {stratify!r}: the manifest has no such column. Pass stratify=None.")
+    drawn = _draw(members, (1 - n_moved / n_source, n_moved / n_source, 0.0), seeds.rng(seed, "split.carved", stable_hash(part)),
+                  stratify)
+    chosen = {speaker for speaker, k in drawn.items() if k == 1}
+    out.loc[out["speaker"].isin(chosen) & (out["split"] == source), "split"] = part
     return out
 
 
@@ -358,7 +454,7 @@ def split_summary(parts: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Index ``split`` (train, dev, test, then any other value); columns
+        Index ``split`` (train, dev, calibration, test, then any other value); columns
         ``speakers``, ``female``, ``male``, ``utterances``, ``enrol``, ``test``.
     """
     if "split" not in parts.columns:
@@ -366,7 +462,8 @@ def split_summary(parts: pd.DataFrame) -> pd.DataFrame:
     role = parts["role"] if "role" in parts.columns else pd.Series("", index=parts.index)
     gender = parts["gender"] if "gender" in parts.columns else pd.Series("", index=parts.index)
     rows = []
-    order = [s for s in SPLITS if s in set(parts["split"])] + sorted(set(parts["split"]) - set(SPLITS))
+    known = (*SPLITS[:2], CALIBRATION, *SPLITS[2:])
+    order = [s for s in known if s in set(parts["split"])] + sorted(set(parts["split"]) - set(known))
     for name in order:
         mask = parts["split"] == name
         speakers = parts.loc[mask, "speaker"]

@@ -4,7 +4,7 @@
     :class:`SpeakerEncoder` (a run folder's model with its pipeline and calibration):
     :meth:`~SpeakerEncoder.embed`, :meth:`~SpeakerEncoder.verify` returning a :class:`Verification`.
 :mod:`~speakerlib.inference.calibrate`
-    :func:`calibrate_run`: the score-to-LLR map of a run, fitted on its dev speakers;
+    :func:`calibrate_run`: the score-to-LLR map of a run, fitted on its calibration (or dev) speakers;
     :func:`calibrate_encoder`: refitted on recordings of your own speakers.
 :mod:`~speakerlib.inference.database`
     :class:`SpeakerDatabase`: enrol names, identify with open-set rejection, save and load.

@@ -1,7 +1,8 @@
 """Calibrating a run: fit the score-to-LLR map on speakers it did not train on, and keep it beside the model.
 
 :func:`calibrate_run` embeds the utterances of one part of the run's store
-(``dev`` by default: speaker-disjoint from training, never the test speakers),
+(by default ``calibration`` where the split has that part, else ``dev``:
+speaker-disjoint from training, never the test speakers),
 scores all their same-speaker pairs and as many different-speaker pairs
 (:func:`speakerlib.evaluation.trials.make_trials`), fits
 :func:`speakerlib.evaluation.calibration.fit_calibration`, and writes
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from speakerlib._io import write_json
+from speakerlib.data.splits import CALIBRATION
 from speakerlib.embed import embed_store
 from speakerlib.errors import CalibrationError
 from speakerlib.evaluation.calibration import actual_dcf, bayes_threshold, cllr, fit_calibration, min_cllr
@@ -81,7 +83,7 @@ def _dated(model_sha256: str | None, fitted_on: dict, fitted: dict) -> dict:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **fitted}
 
 
-def calibrate_run(run_dir: str | Path, *, store: str | Path | FeatureStore | None = None, split: str = "dev",
+def calibrate_run(run_dir: str | Path, *, store: str | Path | FeatureStore | None = None, split: str | None = None,
                   prior: float = 0.5, decision_prior: float = 0.5, seed: int = 0,
                   progress: bool = False) -> dict:
     """Fit a run's calibration on one part of a store and write it to ``RUN/calibration.json``.
@@ -92,8 +94,11 @@ def calibrate_run(run_dir: str | Path, *, store: str | Path | FeatureStore | Non
         A finished run (its last stage is calibrated: :func:`~speakerlib.inference.encoder.final_stage`).
     store : str, Path or FeatureStore, optional
         Where the trials' utterances come from (default: the store the run trained on).
-    split : str
+    split : str, optional
         The part of the store's index to use: speakers the run did not train on.
+        Default: ``calibration`` when the split has that part
+        (:func:`speakerlib.data.splits.carve_part`: speakers that did not
+        choose the kept epoch either), else ``dev``.
     prior, decision_prior : float
         See :func:`calibration_record`.
     seed : int
@@ -113,11 +118,14 @@ def calibrate_run(run_dir: str | Path, *, store: str | Path | FeatureStore | Non
     config = RunConfig.read(folder)
     opened = store if isinstance(store, FeatureStore) else load_store(store if store is not None else config.store)
     index = opened.index
+    if split is None:
+        split = CALIBRATION if (index["split"] == CALIBRATION).any() else "dev"
     part = index[index["split"] == split].sort_values("utt_id", kind="stable").reset_index(drop=True)
     if part["speaker"].nunique() < 2:
         raise CalibrationError(
             f"{opened.path}: expected at least 2 speakers in the part {split!r} to calibrate on, found "
-            f"{part['speaker'].nunique()}. Pass the part of the split that holds dev speakers (--split).")
+            f"{part['speaker'].nunique()}. Pass split= naming a part of held-out speakers (dev, or calibration "
+            "where the split has one).", cli={"Pass split=": "Pass --split"})
     seen = sorted(set(part["speaker"].astype(str)) & set(config.speakers))
     if seen:
         raise CalibrationError(

@@ -17,7 +17,8 @@ commands end to end) and described by its ``MODEL_CARD.md``:
     halve the file; the model card states what that changes (embeddings agree
     with the float32 model's to the cosine it reports).
 ``calibration.json``
-    The score-to-LLR map fitted on the dev speakers (:func:`speakerlib.inference.calibrate_run`).
+    The score-to-LLR map fitted on speakers that did not train it (its calibration
+    speakers: :func:`speakerlib.inference.calibrate_run`).
 
 :func:`load` rebuilds the architecture from ``config.json`` and sets the
 weights, after checking every file against the manifest: a corrupted or

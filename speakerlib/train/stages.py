@@ -33,7 +33,7 @@ import pandas as pd
 
 from speakerlib._tensorflow import keras
 from speakerlib import registry, seeds
-from speakerlib.data.splits import enrolment_split, speaker_rng, speaker_split
+from speakerlib.data.splits import CALIBRATION, SPLITS, enrolment_split, speaker_rng, speaker_split
 from speakerlib.errors import FeatureError, TrainingError
 from speakerlib.evaluation.identification import nearest_centroid
 from speakerlib.evaluation.verification import all_pairs_eer
@@ -88,7 +88,8 @@ def training_parts(index: pd.DataFrame, *, seed: int, val_fraction: float,
     Returns
     -------
     DataFrame
-        ``utt_id``, ``speaker``, ``split``, ``part`` (``train``/``val``/``dev``/``test``).
+        ``utt_id``, ``speaker``, ``split``, ``part`` (``train``/``val``/``dev``/``test``, and
+        ``calibration`` where the split has that part: those speakers neither train nor tune).
 
     Raises
     ------
@@ -106,7 +107,7 @@ def training_parts(index: pd.DataFrame, *, seed: int, val_fraction: float,
     frame = index[["utt_id", "speaker"] + [c for c in ("split", "gender") if c in index]].copy()
     frame["speaker"] = frame["speaker"].astype(str)
     has_split = "split" in frame and frame["split"].notna().all() and \
-        frame["split"].isin(["train", "dev", "test"]).all()
+        frame["split"].isin([*SPLITS, CALIBRATION]).all()
     if not has_split:
         stratify = "gender" if "gender" in frame and frame["gender"].notna().all() else None
         frame = speaker_split(frame, seed=seed, stratify=stratify)
