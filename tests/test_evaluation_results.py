@@ -42,6 +42,16 @@ def test_peers_summary_compares_each_of_ours_with_the_best_peer_on_each_metric()
     assert "no pretrained peer" in peers_summary({"systems": [_system("ours", 0.1, 0.9)]})
 
 
+def test_a_peer_through_a_back_end_is_still_the_bar_and_the_baseline_through_one_is_not_ours():
+    record = {"systems": [*PEERS["systems"], _system("resemblyzer+wccn", 0.04, 0.995),
+                          _system("mfcc-stats+wccn", 0.03, 1.0), _system("ours+wccn", 0.045, 0.99)]}
+    text = peers_summary(record)
+    assert "ours has a higher EER than the best pretrained peer (5.0 % against 4.0 % at best)" in text
+    assert "ours+wccn has a higher EER than the best pretrained peer (4.5 %" in text
+    assert "a lower SI top-1 accuracy than the best pretrained peer (99.0 % against 99.5 %)" in text
+    assert "mfcc-stats+wccn has" not in text and "resemblyzer+wccn has" not in text
+
+
 def test_ablation_table_reads_rows_with_and_without_training_figures():
     record = {"variants": [
         {"variant": "modern", "dev EER": 0.101, "dev SI accuracy": 0.947, "best epoch": 6, "epochs": 8},

@@ -102,6 +102,58 @@ def test_scoring_gives_exactly_what_speakerlib_evaluate_gives(embedded):
 
 
 
+def test_wccn_is_fitted_on_train_speakers_and_chosen_on_dev_never_looking_at_test(embedded):
+    from speakerlib.evaluation.backend import WCCN
+    from speakerlib.evaluation.embeddings import align, load_embeddings
+
+    frame = read_manifest(embedded / "manifest.csv")
+    table = load_embeddings(embedded / "emb.npz")
+    record = peers.run_benchmark(frame=frame, manifest=frame, out=embedded / "bench",
+                                 source={"name": "toy"}, systems=(), files=(("toy", embedded / "emb.npz"),),
+                                 wccn=("toy",), bootstrap=0, progress=False)
+    plain, derived = record["systems"]
+    assert (plain["system"], derived["system"]) == ("toy", "toy+wccn") and record["same_trials_for_every_system"]
+    info = derived["wccn"]
+    assert (info["train_speakers"], info["train_utterances"]) == (4, 24)
+    by_r = {float(r): e for r, e in info["dev_eer_by_regularisation"].items()}
+    assert set(by_r) == set(peers.WCCN_GRID) and by_r[info["regularisation"]] == min(by_r.values())
+    # the embeddings scored are WCCN.fit on the train rows at the chosen value, applied to every row
+    ids = frame["utt_id"].astype(str).tolist()
+    X = align(*table, ids)
+    train = (frame["split"] == "train").to_numpy()
+    expected = WCCN.fit(X[train], frame["speaker"].to_numpy()[train], regularisation=info["regularisation"])
+    got_ids, got = load_embeddings(derived["embeddings"])
+    np.testing.assert_allclose(align(got_ids, got, ids), expected.transform(X), rtol=1e-5, atol=1e-6)
+    # each dev EER is speakerlib evaluate's on the dev speakers of the transformed embeddings
+    for r, eer in by_r.items():
+        fitted = WCCN.fit(X[train], frame["speaker"].to_numpy()[train], regularisation=r)
+        assert evaluate_dev(ids, fitted.transform(X), frame) == eer
+    # the test speakers' embeddings play no part in the fit or the choice
+    moved = X.copy()
+    test = (frame["split"] == "test").to_numpy()
+    moved[test] = np.random.default_rng(9).normal(size=moved[test].shape)
+    again = peers.wccn_system("toy", (np.asarray(ids), moved), frame, embedded / "moved")
+    assert again["wccn"] == info
+    assert derived["eer"] != plain["eer"] or derived["si_top1"] != plain["si_top1"]  # it did something
+
+
+def evaluate_dev(ids, X, frame) -> float:
+    from speakerlib.evaluation.run import evaluate
+
+    return evaluate((ids, X), frame, "sv", split="dev", seed=0, bootstrap=0, figures=False)["eer"]
+
+
+def test_wccn_is_refused_before_anything_is_embedded_where_it_cannot_be_fitted(embedded):
+    frame = read_manifest(embedded / "manifest.csv")
+    with pytest.raises(SystemExit, match=r"--wccn resemblyzer: expected systems of this run \(mfcc-stats\)"):
+        peers._check_wccn(("resemblyzer",), ["mfcc-stats"], frame)
+    no_train = frame.assign(split=frame["split"].replace({"train": "test"}))
+    with pytest.raises(SystemExit, match="this split has 0 train and 3 dev speakers. Give --experiment"):
+        peers.run_benchmark(frame=no_train, manifest=no_train, out=embedded / "never", source={"name": "toy"},
+                            systems=("mfcc-stats",), wccn=("mfcc-stats",), progress=False)
+    assert not (embedded / "never").exists()  # refused before the first embedding
+
+
 # ------------------------------------------------------------------ the MFCC statistics
 
 

@@ -1,6 +1,6 @@
 """Back-ends trained on embeddings: an LDA projection, and the fusion of several systems.
 
-Speaker recognition systems rarely score raw front-end vectors. Two classical
+Speaker recognition systems rarely score raw front-end vectors. Three classical
 back-ends are trained here, on embeddings and the speaker labels of the
 *training* speakers only (or, for the fusion weights, the trials of the *dev*
 speakers), so that test speakers stay unseen:
@@ -10,6 +10,12 @@ speakers), so that test speakers stay unseen:
   back-end uses it before PLDA). It turns statistics that mix speaker,
   channel and content, such as MFCC means and deviations, into directions
   that separate speakers.
+* :class:`WCCN`: within-class covariance normalisation (Hatch, Kajarekar and
+  Stolcke, ICSLP 2006): the length-normalised embeddings are centred on the
+  training mean and whitened by the training speakers' within-class
+  covariance, so that the directions along which one speaker's utterances
+  vary (channel, session, content) weigh less in the cosine. It keeps every
+  dimension, unlike LDA, and has one setting, the regularisation.
 * :func:`fusion_weights` and :func:`fuse`: the score-level fusion of several
   systems. A logistic regression on the dev trials' cosine scores (the
   classic linear fusion of speaker recognition, as in FoCal and BOSARIS)
@@ -34,7 +40,7 @@ from speakerlib.errors import ConfigError, EmbeddingFileError, ScoreError
 from speakerlib.evaluation.embeddings import align, l2_normalize
 from speakerlib.evaluation.verification import score_trials
 
-__all__ = ["LDAProjection", "fusion_weights", "fuse", "scores_of"]
+__all__ = ["LDAProjection", "WCCN", "fusion_weights", "fuse", "scores_of"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,114 @@ class LDAProjection:
         except (OSError, KeyError, ValueError) as exc:
             raise EmbeddingFileError(f"{path}: expected an LDA projection written by LDAProjection.save, "
                                      f"could not read it ({exc}). Fit it again.") from exc
+
+
+@dataclass(frozen=True)
+class WCCN:
+    """Within-class covariance normalisation of embeddings (fit with :meth:`fit`, applied with :meth:`transform`).
+
+    With ``z = x / |x| - mean`` for an embedding ``x``, the transform is
+    ``z @ whitener``, where ``whitener`` is the symmetric inverse square
+    root of the regularised within-class covariance ``W + r * tr(W) / d * I``
+    of the training speakers. The cosine of two transformed embeddings is
+    then ``z1' W_r^-1 z2 / sqrt(z1' W_r^-1 z1 * z2' W_r^-1 z2)``: the WCCN
+    kernel of Hatch et al. (2006), whichever square root of ``W_r^-1`` is used.
+
+    Attributes
+    ----------
+    mean : np.ndarray [shape=(d,), dtype=float64]
+        Mean of the length-normalised training embeddings.
+    whitener : np.ndarray [shape=(d, d), dtype=float64]
+        Symmetric inverse square root of the regularised within-class covariance.
+    regularisation : float
+        ``r``: the share of the average within-class variance added to every
+        direction (0: none).
+    """
+
+    mean: np.ndarray
+    whitener: np.ndarray
+    regularisation: float
+
+    @classmethod
+    def fit(cls, X: ArrayLike, speakers: ArrayLike, *, regularisation: float = 0.1) -> WCCN:
+        """Fit on training embeddings and their speakers.
+
+        Parameters
+        ----------
+        X : array_like [shape=(n, d)]
+            Embeddings of the training speakers' utterances, finite and non-zero.
+        speakers : array_like [shape=(n,)]
+            Their speakers; at least 2, and at least one with 2 utterances.
+        regularisation : float >= 0
+            ``r`` (see the class). Choose it on dev speakers, never on test.
+
+        Raises
+        ------
+        ConfigError
+            If ``regularisation`` is negative, or 0 with a singular within-class
+            covariance (fewer utterances than dimensions, say).
+        ScoreError
+            If ``X`` is not a finite, non-zero matrix with one speaker per row, or
+            no speaker has two utterances.
+        """
+        speakers = np.asarray(speakers)
+        matrix = np.asarray(X, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[0] != speakers.shape[0]:
+            raise ScoreError(f"WCCN.fit: expected embeddings (n, d) and n speakers, found shape {matrix.shape} "
+                             f"and {speakers.shape[0]} speakers.")
+        if not (np.isfinite(regularisation) and regularisation >= 0):
+            raise ConfigError(f"WCCN.fit: expected regularisation >= 0, got {regularisation}.")
+        Z = l2_normalize(matrix, what="WCCN.fit's embeddings").astype(np.float64)
+        names, codes, counts = np.unique(speakers, return_inverse=True, return_counts=True)
+        if len(names) < 2 or counts.max() < 2:
+            raise ScoreError(f"WCCN.fit: expected at least 2 speakers and one with 2 utterances or more (the "
+                             f"within-class covariance), found {len(names)} speakers with at most "
+                             f"{counts.max()} utterances each.")
+        mean = Z.mean(axis=0)
+        centred = Z - mean
+        deviation = centred - np.stack([centred[codes == k].mean(axis=0) for k in range(len(names))])[codes]
+        within = deviation.T @ deviation / len(Z)
+        d = within.shape[0]
+        within += regularisation * np.trace(within) / d * np.eye(d)
+        values, vectors = np.linalg.eigh(within)
+        if values.min() <= 1e-12 * max(values.max(), 1e-300):
+            raise ConfigError(f"WCCN.fit: the within-class covariance of {len(Z)} utterances in {d} dimensions is "
+                              f"singular with regularisation={regularisation:g}; give regularisation > 0.")
+        whitener = (vectors / np.sqrt(values)) @ vectors.T
+        return cls(mean, whitener, float(regularisation))
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        """Normalise embeddings ``(n, d)`` to ``(n, d)`` float64 (length-normalised, centred, whitened)."""
+        matrix = np.asarray(X, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != self.mean.shape[0]:
+            raise ScoreError(f"WCCN.transform: expected embeddings of shape (n, {self.mean.shape[0]}), "
+                             f"found {matrix.shape}.")
+        return (l2_normalize(matrix, what="WCCN.transform's embeddings") - self.mean) @ self.whitener
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the transform as a ``.npz`` (no pickle), atomically; return ``path``."""
+        path = Path(path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, allow_pickle=False, mean=self.mean, whitener=self.whitener,
+                     regularisation=np.float64(self.regularisation))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> WCCN:
+        """Read a transform written by :meth:`save`.
+
+        Raises
+        ------
+        EmbeddingFileError
+            If the file is missing or lacks an array.
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(data["mean"], data["whitener"], float(data["regularisation"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise EmbeddingFileError(f"{path}: expected a WCCN transform written by WCCN.save, could not read "
+                                     f"it ({exc}). Fit it again.") from exc
 
 
 def fusion_weights(scores: ArrayLike, labels: ArrayLike) -> np.ndarray:
