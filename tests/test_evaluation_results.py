@@ -7,7 +7,13 @@ import doctest
 import pytest
 
 from speakerlib.evaluation import results
-from speakerlib.evaluation.results import ablation_table, peers_summary, peers_table, scoring_table
+from speakerlib.evaluation.results import (
+    ablation_table,
+    backend_gains,
+    peers_summary,
+    peers_table,
+    scoring_table,
+)
 
 
 def _system(name, eer, si, **extra):
@@ -50,6 +56,11 @@ def test_a_peer_through_a_back_end_is_still_the_bar_and_the_baseline_through_one
     assert "ours+wccn has a higher EER than the best pretrained peer (4.5 %" in text
     assert "a lower SI top-1 accuracy than the best pretrained peer (99.0 % against 99.5 %)" in text
     assert "mfcc-stats+wccn has" not in text and "resemblyzer+wccn has" not in text
+    gains = backend_gains(record)
+    assert gains.startswith("Through the back-end (+wccn): resemblyzer 7.8 % -> 4.0 % EER, 98.0 % -> 99.5 % SI")
+    assert "mfcc-stats 9.3 % -> 3.0 % EER" in gains and "ours 5.0 % -> 4.5 % EER, 99.3 % -> 99.0 %" in gains
+    assert "voicefilter-lite" not in gains  # no +wccn row of it
+    assert backend_gains(PEERS) == "No system of this benchmark was scored through the back-end (+wccn)."
 
 
 def test_ablation_table_reads_rows_with_and_without_training_figures():

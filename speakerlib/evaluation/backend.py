@@ -43,6 +43,24 @@ from speakerlib.evaluation.verification import score_trials
 __all__ = ["LDAProjection", "WCCN", "fusion_weights", "fuse", "scores_of"]
 
 
+def _write_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
+    """Write named arrays as one ``.npz`` (no pickle), atomically; return the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, allow_pickle=False, **arrays)
+    return path
+
+
+def _read_arrays(path: str | os.PathLike, names: Sequence[str], what: str) -> dict[str, np.ndarray]:
+    """The named arrays of a ``.npz`` written by :func:`_write_arrays`; ``what`` names it in the error."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in names}
+    except (OSError, KeyError, ValueError) as exc:
+        raise EmbeddingFileError(f"{path}: expected {what}, could not read it ({exc}). Fit it again.") from exc
+
+
 @dataclass(frozen=True)
 class LDAProjection:
     """A linear discriminant analysis projection (fit with :meth:`fit`, applied with :meth:`transform`).
@@ -118,11 +136,7 @@ class LDAProjection:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the projection as a ``.npz`` (no pickle), atomically; return ``path``."""
-        path = Path(path)
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, allow_pickle=False, mean=self.mean, scale=self.scale, centre=self.centre,
-                     scalings=self.scalings)
-        return path
+        return _write_arrays(path, mean=self.mean, scale=self.scale, centre=self.centre, scalings=self.scalings)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LDAProjection:
@@ -133,13 +147,9 @@ class LDAProjection:
         EmbeddingFileError
             If the file is missing or lacks an array.
         """
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return cls(data["mean"], data["scale"], data["centre"], data["scalings"])
-        except (OSError, KeyError, ValueError) as exc:
-            raise EmbeddingFileError(f"{path}: expected an LDA projection written by LDAProjection.save, "
-                                     f"could not read it ({exc}). Fit it again.") from exc
+        data = _read_arrays(path, ("mean", "scale", "centre", "scalings"), "an LDA projection written by "
+                            "LDAProjection.save")
+        return cls(data["mean"], data["scale"], data["centre"], data["scalings"])
 
 
 @dataclass(frozen=True)
@@ -226,11 +236,8 @@ class WCCN:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the transform as a ``.npz`` (no pickle), atomically; return ``path``."""
-        path = Path(path)
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, allow_pickle=False, mean=self.mean, whitener=self.whitener,
-                     regularisation=np.float64(self.regularisation))
-        return path
+        return _write_arrays(path, mean=self.mean, whitener=self.whitener,
+                             regularisation=np.float64(self.regularisation))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> WCCN:
@@ -241,13 +248,8 @@ class WCCN:
         EmbeddingFileError
             If the file is missing or lacks an array.
         """
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return cls(data["mean"], data["whitener"], float(data["regularisation"]))
-        except (OSError, KeyError, ValueError) as exc:
-            raise EmbeddingFileError(f"{path}: expected a WCCN transform written by WCCN.save, could not read "
-                                     f"it ({exc}). Fit it again.") from exc
+        data = _read_arrays(path, ("mean", "whitener", "regularisation"), "a WCCN transform written by WCCN.save")
+        return cls(data["mean"], data["whitener"], float(data["regularisation"]))
 
 
 def fusion_weights(scores: ArrayLike, labels: ArrayLike) -> np.ndarray:

@@ -37,6 +37,7 @@ __all__ = [
     "ablation_table",
     "peers_table",
     "peers_summary",
+    "backend_gains",
     "transfer_comparison",
 ]
 
@@ -322,6 +323,29 @@ def peers_summary(record: dict, *, peers: Sequence[str] = ("resemblyzer", "voice
              f"{_pct(best_eer):.1f} % at best) and {versus(s['si_top1'], best_si, False, 'SI top-1 accuracy')} "
              f"({_pct(s['si_top1']):.1f} % against {_pct(best_si):.1f} %)" for s in ours]
     return "On these trials, " + "; ".join(parts) + "."
+
+
+def backend_gains(record: dict, *, suffix: str = "+wccn") -> str:
+    """One sentence on what a back-end did to each system of the peers benchmark that has it.
+
+    Pairs every ``<name><suffix>`` row with its ``<name>`` row and gives the
+    EER and SI top-1 of both.
+
+    Examples
+    --------
+    >>> record = {"systems": [{"system": "a", "eer": 0.08, "si_top1": 0.94},
+    ...                       {"system": "a+wccn", "eer": 0.06, "si_top1": 0.98}]}
+    >>> backend_gains(record)
+    'Through the back-end (+wccn): a 8.0 % -> 6.0 % EER, 94.0 % -> 98.0 % SI top-1.'
+    """
+    rows = {s["system"]: s for s in record["systems"]}
+    pairs = [(name[: -len(suffix)], row) for name, row in rows.items()
+             if name.endswith(suffix) and name[: -len(suffix)] in rows]
+    if not pairs:
+        return f"No system of this benchmark was scored through the back-end ({suffix})."
+    return f"Through the back-end ({suffix}): " + "; ".join(
+        f"{name} {_pct(rows[name]['eer']):.1f} % -> {_pct(row['eer']):.1f} % EER, "
+        f"{_pct(rows[name]['si_top1']):.1f} % -> {_pct(row['si_top1']):.1f} % SI top-1" for name, row in pairs) + "."
 
 
 def transfer_comparison(pairs: Sequence[tuple[str, dict, dict]], *,
