@@ -91,7 +91,7 @@ from speakerlib.store import load_store  # noqa: E402
 PROTOCOLS = ("sv", "si")
 SV_KEYS = ("eer", "min_dcf_0.01", "min_dcf_0.05")
 # The WCCN regularisations tried on the dev speakers (share of the mean within-class variance added).
-WCCN_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+WCCN_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 # --------------------------------------------------------------------------- the corpus
