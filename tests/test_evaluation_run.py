@@ -75,6 +75,68 @@ def test_sv_metrics_degrade_with_noise_and_as_norm_runs(tmp_path):
     assert normed["as_norm_top_k"] == 5 and 0 <= normed["eer"] < 0.5
 
 
+
+def _with_sessions(seed: int = 1):
+    """The toy set with a strong session direction shared by every speaker (what WCCN removes)."""
+    manifest, X = toy(noise=0.3, seed=seed)
+    rng = np.random.default_rng(seed)
+    session = rng.normal(size=16)
+    return manifest, (X + np.outer(rng.normal(scale=2.0, size=len(X)), session)).astype(np.float32)
+
+
+def test_wccn_scores_what_the_back_end_gives_and_is_fitted_on_train_speakers_only(tmp_path, capsys):
+    from speakerlib.evaluation.backend import WCCN
+
+    manifest, X = _with_sessions()
+    ids = manifest["utt_id"]
+    train = (manifest["split"] == "train").to_numpy()
+    normalised = WCCN.fit(X[train], manifest["speaker"][train], regularisation=0.1).transform(X)
+    for protocol in ("sv", "si"):
+        got = evaluate((ids, X), manifest, protocol, None, bootstrap=0, wccn=0.1)
+        expected = evaluate((ids, normalised), manifest, protocol, None, bootstrap=0)
+        assert got["wccn"] == {"regularisation": 0.1, "train_speakers": 4, "train_utterances": 24}
+        assert {k: v for k, v in got.items() if k != "wccn"} == expected
+    plain = evaluate((ids, X), manifest, "sv", None, bootstrap=0)
+    assert evaluate((ids, X), manifest, "sv", None, bootstrap=0, wccn=0.1)["eer"] < plain["eer"]
+    # the test speakers' labels play no part
+    relabelled = manifest.copy()
+    test = relabelled["split"] == "test"
+    relabelled.loc[test, "speaker"] = "anyone"
+    relabelled.loc[test & (relabelled.index % 2 == 0), "speaker"] = "someone"
+    again = evaluate((ids, X), relabelled, "sv", None, split="dev", bootstrap=0, wccn=0.1)
+    assert again["eer"] == evaluate((ids, X), manifest, "sv", None, split="dev", bootstrap=0, wccn=0.1)["eer"]
+    # the command line
+    emb, man, _ = on_disk(tmp_path, manifest, X)
+    assert main(["evaluate", "--embeddings", str(emb), "--manifest", str(man), "--protocol", "sv",
+                 "--out", str(tmp_path / "cli"), "--bootstrap", "0", "--wccn", "0.1"]) == 0
+    written = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert written["wccn"]["regularisation"] == 0.1 and written["eer"] == pytest.approx(
+        evaluate((ids, X), manifest, "sv", None, bootstrap=0, wccn=0.1)["eer"])
+    assert '"wccn"' in capsys.readouterr().out
+
+
+def test_wccn_is_refused_with_the_fix_where_it_cannot_be_fitted(tmp_path, capsys):
+    manifest, X = _with_sessions()
+    no_train = manifest.assign(split=manifest["split"].replace({"train": "dev"}))
+    with pytest.raises(ProtocolError, match="the manifest has 0 train speakers") as caught:
+        evaluate((no_train["utt_id"], X), no_train, "sv", None, bootstrap=0, wccn=0.1)
+    assert "leave out --wccn" in caught.value.for_command_line()
+    emb, man, _ = on_disk(tmp_path, no_train, X)
+    argv = ["evaluate", "--embeddings", str(emb), "--manifest", str(man), "--protocol", "si", "--out",
+            str(tmp_path / "out")]
+    assert main([*argv, "--wccn", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "--wccn 0.1: the WCCN is fitted on the train split's utterances" in err and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        main([*argv, "--wccn", "-1"])
+    assert "expected a number >= 0, got '-1'" in capsys.readouterr().err
+    few = manifest[(manifest["split"] != "train") | manifest["utt_id"].str.endswith(("-0", "-1"))]
+    emb, man, _ = on_disk(tmp_path / "few", few.reset_index(drop=True), X[few.index])
+    assert main(["evaluate", "--embeddings", str(emb), "--manifest", str(man), "--protocol", "sv", "--out",
+                 str(tmp_path / "few-out"), "--wccn", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "singular with --wccn=0; give --wccn > 0" in err and "Traceback" not in err
+
 def test_protocol_errors_name_the_problem(tmp_path):
     manifest, X = toy()
     with pytest.raises(KeyError, match="valid"):

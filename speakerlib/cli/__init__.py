@@ -30,6 +30,7 @@ from speakerlib.baseline import baseline_report
 from speakerlib.cli.arguments import (
     HelpFormatter,
     corpus_folder,
+    non_negative_float,
     non_negative_int,
     output_file,
     output_folder,
@@ -244,8 +245,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     record = evaluate(args.embeddings, args.manifest, args.protocol, args.out, split=args.split,
                       seed=args.seed, n_enrol=args.enrol, n_enrolled=args.enrolled,
                       as_norm_top_k=args.as_norm, bootstrap=args.bootstrap, trials=args.trials,
-                      trials_root=args.trials_root, run_dir=args.run)
-    shown = {k: v for k, v in record.items() if not isinstance(v, (dict, list)) or k == "ci95"}
+                      trials_root=args.trials_root, run_dir=args.run, wccn=args.wccn)
+    shown = {k: v for k, v in record.items() if not isinstance(v, (dict, list)) or k in ("ci95", "wccn")}
     print(json.dumps(shown, indent=1))
     print(f"written to {args.out / 'metrics.json'} with {', '.join(record['files']) or 'no other files'}")
     return 0
@@ -446,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "has 20 or fewer)")
     p.add_argument("--as-norm", type=positive_int, default=None, metavar="K",
                    help="sv: adaptive s-norm with the top K of the train speakers' cohort")
+    p.add_argument("--wccn", type=non_negative_float, default=None, metavar="R",
+                   help="score through a WCCN fitted on the train speakers' embeddings, regularisation R "
+                        "(e.g. 0.1; choose it with --split dev, never on test)")
     p.add_argument("--trials", type=Path, default=None, metavar="FILE",
                    help="sv: score this fixed trial list (VoxCeleb 'LABEL ENROL TEST' or Kaldi 'ENROL TEST "
                         "LABEL' lines; labels 1/0 or target/nontarget) instead of drawing the trials")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from speakerlib import registry
@@ -11,6 +12,7 @@ __all__ = [
     "HelpFormatter",
     "corpus_folder",
     "model_source",
+    "non_negative_float",
     "non_negative_int",
     "output_file",
     "output_folder",
@@ -88,6 +90,17 @@ def non_negative_int(text: str) -> int:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An option that takes a finite number >= 0 (``--wccn``: 0 adds no regularisation)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
 
 

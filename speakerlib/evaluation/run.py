@@ -71,7 +71,7 @@ import pandas as pd
 
 from speakerlib import registry
 from speakerlib._io import atomic_path, json_ready, write_json
-from speakerlib.errors import ManifestError, ProtocolError, TrialListError
+from speakerlib.errors import ConfigError, ManifestError, ProtocolError, TrialListError
 from speakerlib.evaluation.calibration import actual_dcf, cllr, fit_calibration, min_cllr
 from speakerlib.evaluation.embeddings import align, read_embedding_file
 from speakerlib.evaluation.metrics import min_dcf
@@ -322,6 +322,28 @@ def training_overlap(speakers, run_dir: str | os.PathLike, *, split: str | None 
     return record
 
 
+def _wccn_normalised(ids: np.ndarray, X: np.ndarray, frame: pd.DataFrame,
+                     regularisation: float) -> tuple[np.ndarray, dict]:
+    """Every embedding through a WCCN fitted on the train split's (``frame`` with its split column)."""
+    from speakerlib.evaluation.backend import WCCN
+
+    train = frame[frame["split"] == "train"] if "split" in frame else frame.iloc[:0]
+    if train["speaker"].nunique() < 2:
+        raise ProtocolError(
+            f"wccn={regularisation!r}: the WCCN is fitted on the train split's utterances, and the manifest "
+            f"has {train['speaker'].nunique()} train speakers. Evaluate with a manifest whose split column "
+            "marks training speakers (embedded too), or leave wccn out.",
+            cli={f"wccn={regularisation!r}": f"--wccn {regularisation}", "leave wccn out": "leave out --wccn"})
+    try:
+        fitted = WCCN.fit(align(ids, X, train["utt_id"].to_numpy()), train["speaker"].to_numpy(),
+                          regularisation=regularisation)
+    except ConfigError as error:
+        raise ConfigError(str(error), cli={"regularisation": "--wccn", **error.cli}) from None
+    return fitted.transform(X), {"regularisation": float(regularisation),
+                                 "train_speakers": int(train["speaker"].nunique()),
+                                 "train_utterances": int(len(train))}
+
+
 def evaluate(
     embeddings,
     manifest,
@@ -338,6 +360,7 @@ def evaluate(
     trials: str | os.PathLike | None = None,
     trials_root: str | os.PathLike | None = None,
     run_dir: str | os.PathLike | None = None,
+    wccn: float | None = None,
 ) -> dict:
     """Evaluate embeddings under one protocol; write ``metrics.json`` and figures.
 
@@ -381,6 +404,12 @@ def evaluate(
         The training run that made the embeddings, to check the evaluated
         speakers against (:func:`training_overlap`); default: the one the
         embedding file records, if any.
+    wccn : float >= 0, optional
+        Score through a within-class covariance normalisation
+        (:class:`~speakerlib.evaluation.backend.WCCN`) fitted on the ``train``
+        split's embeddings with this regularisation; every protocol then
+        scores the normalised embeddings (``wccn`` in the record). Choose the
+        value on the dev speakers (``split="dev"``), never on test.
 
     Returns
     -------
@@ -422,6 +451,9 @@ def evaluate(
         recorded_run = None  # the run given overrides the one the file records
     frame = _read_frame(manifest)
     has_split = "split" in frame and frame["split"].notna().any()
+    wccn_record = None
+    if wccn is not None:
+        X, wccn_record = _wccn_normalised(ids, X, frame if has_split else frame.iloc[:0], wccn)
     where = f"split {split!r}" if has_split else "the manifest (no split column)"
     chosen = frame[frame["split"] == split] if has_split else frame
     matched = trial_record = None
@@ -450,6 +482,8 @@ def evaluate(
     }
     if protocol in ENROLMENT:
         record["enrolment"] = ENROLMENT[protocol]
+    if wccn_record is not None:
+        record["wccn"] = wccn_record
     source = run_dir if run_dir is not None else recorded_run
     record["training_overlap"] = (
         training_overlap(chosen["speaker"].unique(), source, split=split if has_split else None,
