@@ -81,10 +81,9 @@ from speakerlib.baseline import mfcc_stats_embeddings  # noqa: E402
 from speakerlib.data.corpora import read_corpus  # noqa: E402
 from speakerlib.data.manifest import read_manifest, write_manifest  # noqa: E402
 from speakerlib.data.splits import speaker_split  # noqa: E402
-from speakerlib.errors import ConfigError  # noqa: E402
-from speakerlib.evaluation.backend import WCCN  # noqa: E402
+from speakerlib.errors import ConfigError, SpeakerlibError  # noqa: E402
 from speakerlib.evaluation.embeddings import align, load_embeddings, save_embeddings  # noqa: E402
-from speakerlib.evaluation.run import DESCRIPTIONS, evaluate  # noqa: E402
+from speakerlib.evaluation.run import DESCRIPTIONS, evaluate, wccn_normalised  # noqa: E402
 from speakerlib.paths import Layout, data_dir  # noqa: E402
 from speakerlib.store import load_store  # noqa: E402
 
@@ -598,40 +597,33 @@ def wccn_system(name: str, table: tuple[np.ndarray, np.ndarray], frame: pd.DataF
 
     Raises
     ------
-    ConfigError
+    ProtocolError
         If the split has no train speakers or no dev speakers.
+    ConfigError
+        If the within-class covariance is singular at every value of ``grid``.
     """
     ids = frame["utt_id"].astype(str).tolist()
     X = align(*table, ids)
-    split = frame["split"].astype(str).to_numpy()
-    speakers = frame["speaker"].astype(str).to_numpy()
-    train = split == "train"
-    if not train.any() or not (split == "dev").any():
-        raise ConfigError(f"--wccn {name}: the WCCN is fitted on the split's train speakers and its "
-                          f"regularisation chosen on its dev speakers; this split has "
-                          f"{len(set(speakers[train]))} train and {len(set(speakers[split == 'dev']))} dev "
-                          "speakers. Give --experiment (a split with training speakers), or leave out --wccn.")
     dev_eer = {}
     for r in grid:
         try:
-            fitted = WCCN.fit(X[train], speakers[train], regularisation=r)
+            dev_eer[r] = evaluate((ids, X), frame, "sv", split="dev", seed=seed, bootstrap=0, figures=False,
+                                  wccn=r)["eer"]
         except ConfigError:  # singular without enough regularisation: not a candidate
             continue
-        sv = evaluate((ids, fitted.transform(X)), frame, "sv", split="dev", seed=seed, bootstrap=0, figures=False)
-        dev_eer[r] = sv["eer"]
     if not dev_eer:
         raise ConfigError(f"--wccn {name}: the within-class covariance is singular for every regularisation "
                           f"of {grid}; the training speakers have too few utterances for {X.shape[1]} dimensions.")
     chosen = min(dev_eer, key=lambda r: (dev_eer[r], r))
-    fitted = WCCN.fit(X[train], speakers[train], regularisation=chosen)
+    normalised, fitted = wccn_normalised(ids, X, frame, chosen)
     path = out / "embeddings" / f"{name}+wccn.npz"
-    save_embeddings(path, ids, fitted.transform(X).astype(np.float32))
-    fitted.save(out / "embeddings" / f"{name}+wccn.transform.npz")
+    save_embeddings(path, ids, normalised.astype(np.float32))
     return {"embeddings": str(path), "package": "speakerlib",
-            "model": f"{name} through a WCCN fitted on the {len(set(speakers[train]))} train speakers "
-                     f"({int(train.sum())} utterances), regularisation {chosen:g} chosen on the dev speakers' EER",
+            "model": f"{name} through a WCCN fitted on the {fitted['train_speakers']} train speakers "
+                     f"({fitted['train_utterances']} utterances), regularisation {chosen:g} chosen on the dev "
+                     "speakers' EER",
             "dim": int(X.shape[1]), "embeddings_per_s": None,
-            "wccn": {"train_speakers": len(set(speakers[train])), "train_utterances": int(train.sum()),
+            "wccn": {"train_speakers": fitted["train_speakers"], "train_utterances": fitted["train_utterances"],
                      "dev_eer_by_regularisation": {f"{r:g}": e for r, e in dev_eer.items()},
                      "regularisation": chosen}}
 
@@ -670,7 +662,7 @@ def run_benchmark(*, frame: pd.DataFrame, manifest: pd.DataFrame, out: Path, sou
         derived = f"{name}+wccn"
         try:
             embedded[derived] = wccn_system(name, tables[name], evaluated, out, seed=seed)
-        except ConfigError as error:
+        except SpeakerlibError as error:
             raise SystemExit(str(error)) from None
         tables[derived] = load_embeddings(embedded[derived]["embeddings"])
 

@@ -127,7 +127,7 @@ def test_wccn_is_fitted_on_train_speakers_and_chosen_on_dev_never_looking_at_tes
     # each dev EER is speakerlib evaluate's on the dev speakers of the transformed embeddings
     for r, eer in by_r.items():
         fitted = WCCN.fit(X[train], frame["speaker"].to_numpy()[train], regularisation=r)
-        assert evaluate_dev(ids, fitted.transform(X), frame) == eer
+        assert _dev_eer(ids, fitted.transform(X), frame) == eer
     # the test speakers' embeddings play no part in the fit or the choice
     moved = X.copy()
     test = (frame["split"] == "test").to_numpy()
@@ -137,7 +137,7 @@ def test_wccn_is_fitted_on_train_speakers_and_chosen_on_dev_never_looking_at_tes
     assert derived["eer"] != plain["eer"] or derived["si_top1"] != plain["si_top1"]  # it did something
 
 
-def evaluate_dev(ids, X, frame) -> float:
+def _dev_eer(ids, X, frame) -> float:
     from speakerlib.evaluation.run import evaluate
 
     return evaluate((ids, X), frame, "sv", split="dev", seed=0, bootstrap=0, figures=False)["eer"]

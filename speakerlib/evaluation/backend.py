@@ -207,7 +207,7 @@ class WCCN:
                              f"and {speakers.shape[0]} speakers.")
         if not (np.isfinite(regularisation) and regularisation >= 0):
             raise ConfigError(f"WCCN.fit: expected regularisation >= 0, got {regularisation}.")
-        Z = l2_normalize(matrix, what="WCCN.fit's embeddings").astype(np.float64)
+        Z = l2_normalize(matrix, what="WCCN.fit's embeddings")
         names, codes, counts = np.unique(speakers, return_inverse=True, return_counts=True)
         if len(names) < 2 or counts.max() < 2:
             raise ScoreError(f"WCCN.fit: expected at least 2 speakers and one with 2 utterances or more (the "
@@ -215,7 +215,9 @@ class WCCN:
                              f"{counts.max()} utterances each.")
         mean = Z.mean(axis=0)
         centred = Z - mean
-        deviation = centred - np.stack([centred[codes == k].mean(axis=0) for k in range(len(names))])[codes]
+        sums = np.zeros((len(names), centred.shape[1]))
+        np.add.at(sums, codes, centred)
+        deviation = centred - (sums / counts[:, None])[codes]  # each utterance less its speaker's mean
         within = deviation.T @ deviation / len(Z)
         d = within.shape[0]
         within += regularisation * np.trace(within) / d * np.eye(d)

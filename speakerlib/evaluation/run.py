@@ -72,6 +72,7 @@ import pandas as pd
 from speakerlib import registry
 from speakerlib._io import atomic_path, json_ready, write_json
 from speakerlib.errors import ConfigError, ManifestError, ProtocolError, TrialListError
+from speakerlib.evaluation.backend import WCCN
 from speakerlib.evaluation.calibration import actual_dcf, cllr, fit_calibration, min_cllr
 from speakerlib.evaluation.embeddings import align, read_embedding_file
 from speakerlib.evaluation.metrics import min_dcf
@@ -80,7 +81,7 @@ from speakerlib.evaluation.reference import membership_reference, si_reference
 from speakerlib.evaluation.trials import make_trials, match_trials, read_trial_list
 from speakerlib.evaluation.verification import score_trials, verification_report
 
-__all__ = ["PROTOCOLS", "DESCRIPTIONS", "evaluate", "age_groups", "training_overlap"]
+__all__ = ["PROTOCOLS", "DESCRIPTIONS", "evaluate", "age_groups", "training_overlap", "wccn_normalised"]
 
 #: The seed's number of enrolled speakers in its membership "SV" (``sv-reference``).
 SEED_N_ENROLLED = 20
@@ -322,11 +323,35 @@ def training_overlap(speakers, run_dir: str | os.PathLike, *, split: str | None 
     return record
 
 
-def _wccn_normalised(ids: np.ndarray, X: np.ndarray, frame: pd.DataFrame,
-                     regularisation: float) -> tuple[np.ndarray, dict]:
-    """Every embedding through a WCCN fitted on the train split's (``frame`` with its split column)."""
-    from speakerlib.evaluation.backend import WCCN
+def wccn_normalised(ids, X: np.ndarray, frame: pd.DataFrame, regularisation: float) -> tuple[np.ndarray, dict]:
+    """Every embedding through a WCCN fitted on the embeddings of ``frame``'s train split.
 
+    Parameters
+    ----------
+    ids : sequence of str [shape=(n,)]
+        The utterance of each row of ``X``.
+    X : np.ndarray [shape=(n, d)]
+        Embeddings, the train split's among them.
+    frame : DataFrame
+        ``utt_id``, ``speaker`` and ``split`` (without it, or with no train
+        speaker, the WCCN cannot be fitted).
+    regularisation : float >= 0
+        As :meth:`speakerlib.evaluation.backend.WCCN.fit`.
+
+    Returns
+    -------
+    normalised, record : np.ndarray [shape=(n, d), dtype=float64], dict
+        The transformed rows of ``X``, and ``regularisation``, ``train_speakers``
+        and ``train_utterances``.
+
+    Raises
+    ------
+    ProtocolError
+        Fewer than 2 train speakers.
+    ConfigError
+        A singular covariance at ``regularisation`` (the message says ``--wccn``
+        on the command line).
+    """
     train = frame[frame["split"] == "train"] if "split" in frame else frame.iloc[:0]
     if train["speaker"].nunique() < 2:
         raise ProtocolError(
@@ -453,7 +478,7 @@ def evaluate(
     has_split = "split" in frame and frame["split"].notna().any()
     wccn_record = None
     if wccn is not None:
-        X, wccn_record = _wccn_normalised(ids, X, frame if has_split else frame.iloc[:0], wccn)
+        X, wccn_record = wccn_normalised(ids, X, frame, wccn)
     where = f"split {split!r}" if has_split else "the manifest (no split column)"
     chosen = frame[frame["split"] == split] if has_split else frame
     matched = trial_record = None
