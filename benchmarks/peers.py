@@ -83,7 +83,8 @@ from speakerlib.data.manifest import read_manifest, write_manifest  # noqa: E402
 from speakerlib.data.splits import speaker_split  # noqa: E402
 from speakerlib.errors import ConfigError, SpeakerlibError  # noqa: E402
 from speakerlib.evaluation.embeddings import align, load_embeddings, save_embeddings  # noqa: E402
-from speakerlib.evaluation.run import DESCRIPTIONS, evaluate, wccn_normalised  # noqa: E402
+from speakerlib.evaluation.backend import wccn_normalised  # noqa: E402
+from speakerlib.evaluation.run import DESCRIPTIONS, evaluate  # noqa: E402
 from speakerlib.paths import Layout, data_dir  # noqa: E402
 from speakerlib.store import load_store  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Back-ends trained on embeddings: an LDA projection, and the fusion of several systems.
+"""Back-ends trained on embeddings: an LDA projection, a WCCN, and the fusion of several systems.
 
 Speaker recognition systems rarely score raw front-end vectors. Three classical
 back-ends are trained here, on embeddings and the speaker labels of the
@@ -33,14 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 
 from speakerlib._io import atomic_path
-from speakerlib.errors import ConfigError, EmbeddingFileError, ScoreError
+from speakerlib.errors import ConfigError, EmbeddingFileError, ProtocolError, ScoreError
 from speakerlib.evaluation.embeddings import align, l2_normalize
 from speakerlib.evaluation.verification import score_trials
 
-__all__ = ["LDAProjection", "WCCN", "fusion_weights", "fuse", "scores_of"]
+__all__ = ["LDAProjection", "WCCN", "wccn_normalised", "fusion_weights", "fuse", "scores_of"]
 
 
 def _write_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
@@ -252,6 +253,52 @@ class WCCN:
         """
         data = _read_arrays(path, ("mean", "whitener", "regularisation"), "a WCCN transform written by WCCN.save")
         return cls(data["mean"], data["whitener"], float(data["regularisation"]))
+
+
+def wccn_normalised(ids, X: np.ndarray, frame: pd.DataFrame, regularisation: float) -> tuple[np.ndarray, dict]:
+    """Every embedding through a WCCN fitted on the embeddings of ``frame``'s train split.
+
+    Parameters
+    ----------
+    ids : sequence of str [shape=(n,)]
+        The utterance of each row of ``X``.
+    X : np.ndarray [shape=(n, d)]
+        Embeddings, the train split's among them.
+    frame : DataFrame
+        ``utt_id``, ``speaker`` and ``split`` (without it, or with no train
+        speaker, the WCCN cannot be fitted).
+    regularisation : float >= 0
+        As :meth:`speakerlib.evaluation.backend.WCCN.fit`.
+
+    Returns
+    -------
+    normalised, record : np.ndarray [shape=(n, d), dtype=float64], dict
+        The transformed rows of ``X``, and ``regularisation``, ``train_speakers``
+        and ``train_utterances``.
+
+    Raises
+    ------
+    ProtocolError
+        Fewer than 2 train speakers.
+    ConfigError
+        A singular covariance at ``regularisation`` (the message says ``--wccn``
+        on the command line).
+    """
+    train = frame[frame["split"] == "train"] if "split" in frame else frame.iloc[:0]
+    if train["speaker"].nunique() < 2:
+        raise ProtocolError(
+            f"wccn={regularisation!r}: the WCCN is fitted on the train split's utterances, and the manifest "
+            f"has {train['speaker'].nunique()} train speakers. Evaluate with a manifest whose split column "
+            "marks training speakers (embedded too), or leave wccn out.",
+            cli={f"wccn={regularisation!r}": f"--wccn {regularisation}", "leave wccn out": "leave out --wccn"})
+    try:
+        fitted = WCCN.fit(align(ids, X, train["utt_id"].to_numpy()), train["speaker"].to_numpy(),
+                          regularisation=regularisation)
+    except ConfigError as error:
+        raise ConfigError(str(error), cli={"regularisation": "--wccn", **error.cli}) from None
+    return fitted.transform(X), {"regularisation": float(regularisation),
+                                 "train_speakers": int(train["speaker"].nunique()),
+                                 "train_utterances": int(len(train))}
 
 
 def fusion_weights(scores: ArrayLike, labels: ArrayLike) -> np.ndarray:

@@ -71,8 +71,8 @@ import pandas as pd
 
 from speakerlib import registry
 from speakerlib._io import atomic_path, json_ready, write_json
-from speakerlib.errors import ConfigError, ManifestError, ProtocolError, TrialListError
-from speakerlib.evaluation.backend import WCCN
+from speakerlib.errors import ManifestError, ProtocolError, TrialListError
+from speakerlib.evaluation.backend import wccn_normalised
 from speakerlib.evaluation.calibration import actual_dcf, cllr, fit_calibration, min_cllr
 from speakerlib.evaluation.embeddings import align, read_embedding_file
 from speakerlib.evaluation.metrics import min_dcf
@@ -81,7 +81,7 @@ from speakerlib.evaluation.reference import membership_reference, si_reference
 from speakerlib.evaluation.trials import make_trials, match_trials, read_trial_list
 from speakerlib.evaluation.verification import score_trials, verification_report
 
-__all__ = ["PROTOCOLS", "DESCRIPTIONS", "evaluate", "age_groups", "training_overlap", "wccn_normalised"]
+__all__ = ["PROTOCOLS", "DESCRIPTIONS", "evaluate", "age_groups", "training_overlap"]
 
 #: The seed's number of enrolled speakers in its membership "SV" (``sv-reference``).
 SEED_N_ENROLLED = 20
@@ -321,52 +321,6 @@ def training_overlap(speakers, run_dir: str | os.PathLike, *, split: str | None 
             stacklevel=3,
         )
     return record
-
-
-def wccn_normalised(ids, X: np.ndarray, frame: pd.DataFrame, regularisation: float) -> tuple[np.ndarray, dict]:
-    """Every embedding through a WCCN fitted on the embeddings of ``frame``'s train split.
-
-    Parameters
-    ----------
-    ids : sequence of str [shape=(n,)]
-        The utterance of each row of ``X``.
-    X : np.ndarray [shape=(n, d)]
-        Embeddings, the train split's among them.
-    frame : DataFrame
-        ``utt_id``, ``speaker`` and ``split`` (without it, or with no train
-        speaker, the WCCN cannot be fitted).
-    regularisation : float >= 0
-        As :meth:`speakerlib.evaluation.backend.WCCN.fit`.
-
-    Returns
-    -------
-    normalised, record : np.ndarray [shape=(n, d), dtype=float64], dict
-        The transformed rows of ``X``, and ``regularisation``, ``train_speakers``
-        and ``train_utterances``.
-
-    Raises
-    ------
-    ProtocolError
-        Fewer than 2 train speakers.
-    ConfigError
-        A singular covariance at ``regularisation`` (the message says ``--wccn``
-        on the command line).
-    """
-    train = frame[frame["split"] == "train"] if "split" in frame else frame.iloc[:0]
-    if train["speaker"].nunique() < 2:
-        raise ProtocolError(
-            f"wccn={regularisation!r}: the WCCN is fitted on the train split's utterances, and the manifest "
-            f"has {train['speaker'].nunique()} train speakers. Evaluate with a manifest whose split column "
-            "marks training speakers (embedded too), or leave wccn out.",
-            cli={f"wccn={regularisation!r}": f"--wccn {regularisation}", "leave wccn out": "leave out --wccn"})
-    try:
-        fitted = WCCN.fit(align(ids, X, train["utt_id"].to_numpy()), train["speaker"].to_numpy(),
-                          regularisation=regularisation)
-    except ConfigError as error:
-        raise ConfigError(str(error), cli={"regularisation": "--wccn", **error.cli}) from None
-    return fitted.transform(X), {"regularisation": float(regularisation),
-                                 "train_speakers": int(train["speaker"].nunique()),
-                                 "train_utterances": int(len(train))}
 
 
 def evaluate(
